@@ -1,0 +1,92 @@
+/** `realm start`: run a node until SIGINT/SIGTERM */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { RealmNode, NODE_JSON } from '../node.js'
+import type { ConfigFlags } from '../config/index.js'
+import { isRealmError } from '../../protocol/errors.js'
+import { CliError } from './errors.js'
+
+export interface StartValues {
+  http?: string
+  listen?: string[]
+  bootstrap?: string[]
+  worker?: string[]
+  'no-detect'?: boolean
+  'no-mdns'?: boolean
+}
+
+/** How long a clean stop may take before the process gives up on it */
+const STOP_DEADLINE_MS = 15_000
+
+export async function startCommand (values: StartValues, dataDir: string): Promise<number> {
+  const flags: ConfigFlags = {
+    http: values.http,
+    listen: values.listen,
+    bootstrap: values.bootstrap,
+    worker: values.worker
+  }
+  if (values['no-detect'] === true) flags.detect = false
+  if (values['no-mdns'] === true) flags.mdns = false
+
+  let node: RealmNode
+  try {
+    node = await RealmNode.create({ dataDir, flags, env: process.env })
+  } catch (err) {
+    if (isRealmError(err) && err.code === 'DATA_DIR_LOCKED') {
+      const pid = await fs.readFile(path.join(dataDir, NODE_JSON), 'utf8').then(t => JSON.parse(t).pid, () => undefined)
+      throw new CliError('DATA_DIR_LOCKED', `data dir ${dataDir} is in use by another node${pid != null ? ` (pid ${pid})` : ''}`)
+    }
+    throw err
+  }
+
+  // from here on a signal stops the node; a second one gives up waiting
+  let stopping = false
+  const done = new Promise<number>((resolve) => {
+    const onSignal = (signal: string): void => {
+      if (stopping) {
+        process.stderr.write(`realm: ${signal} again, exiting without a clean stop\n`)
+        process.exit(130)
+      }
+      stopping = true
+      process.stderr.write(`realm: ${signal}, stopping…\n`)
+      const deadline = setTimeout(() => {
+        process.stderr.write('realm: clean stop took too long, exiting\n')
+        process.exit(1)
+      }, STOP_DEADLINE_MS)
+      deadline.unref()
+      node.stop().then(() => { resolve(0) }, () => { resolve(1) })
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+
+  try {
+    await node.start()
+  } catch (err) {
+    throw toStartError(err)
+  }
+
+  const workers = node.workers.map(w => `${w.backend} ${w.status().target}`)
+  process.stdout.write([
+    `RentAHal node ${node.peerId}`,
+    `  gateway      ${node.url}/`,
+    `  data dir     ${node.dataDir}`,
+    `  sysop token  ${path.join(node.dataDir, 'sysop.token')}`,
+    ...node.multiaddrs().map((a, i) => `  ${i === 0 ? 'p2p         ' : '            '} ${a}`),
+    `  workers      ${workers.length === 0 ? 'none (attach one with --worker ollama=http://127.0.0.1:11434)' : workers.join(', ')}`,
+    ''
+  ].join('\n'))
+
+  return await done
+}
+
+/** libp2p reports a taken port as a generic listen error: name the address */
+function toStartError (err: unknown): unknown {
+  if (isRealmError(err)) return err
+  const e = err as any
+  const text = `${e?.name ?? ''} ${e?.message ?? ''} ${e?.cause?.code ?? ''} ${e?.code ?? ''}`
+  if (/EADDRINUSE|UnsupportedListenAddress|NoValidAddresses/i.test(text)) {
+    return new CliError('P2P_PORT_IN_USE', `cannot listen on the p2p addresses (port in use?): ${e?.message ?? e}`)
+  }
+  return err
+}

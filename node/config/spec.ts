@@ -1,0 +1,158 @@
+/**
+ * Every setting of config.toml, declared once: section, key, schema, default, comment.
+ * The `RealmConfig` type, the rendered file, the repair and the flag checks all derive from
+ * this table, so a new setting (or a whole section) is one entry here.
+ */
+import { z } from 'zod'
+import { HOST_PORT_EXPECTED, readHostPort } from './host-port.js'
+
+/** One setting of config.toml */
+export interface SettingSpec<T = unknown> {
+  /** validates a value from the file, a flag or the environment */
+  readonly schema: z.ZodType<T>
+  /** used when the value is missing or invalid */
+  readonly default: T
+  /** one line, written as a `#` comment above the setting */
+  readonly comment: string
+  /** for list settings: validates one entry, so one bad entry does not cost the good ones */
+  readonly item?: z.ZodType
+}
+
+function setting<T> (schema: z.ZodType<T>, def: NoInfer<T>, comment: string): SettingSpec<T> {
+  return { schema, default: def, comment }
+}
+
+function list<T> (item: z.ZodType<T>, max: number, def: NoInfer<T>[], comment: string): SettingSpec<T[]> {
+  return { schema: z.array(item).max(max, `at most ${max} entries`), default: def, comment, item }
+}
+
+function int (min: number, max: number): z.ZodNumber {
+  return z.number().int('expected an integer').min(min, `at least ${min}`).max(max, `at most ${max}`)
+}
+
+/** Longest multiaddr accepted in a setting (real ones are well under 200 characters) */
+const MAX_MULTIADDR_LENGTH = 256
+/** A peer id as text: base58btc (`12D3KooW…`, `Qm…`) or a base32 CID (`bafz…`) */
+const PEER_ID_RE = /^[A-Za-z0-9]{32,128}$/
+/** Control characters would let a peer's name rewrite other people's terminals */
+const NO_CONTROL_CHARS_RE = /^[^\p{Cc}]*$/u
+
+const multiaddr = z.string()
+  .startsWith('/', 'a multiaddr starts with "/"')
+  .max(MAX_MULTIADDR_LENGTH, `a multiaddr has at most ${MAX_MULTIADDR_LENGTH} characters`)
+
+const peerId = z.string().regex(PEER_ID_RE, 'expected a peer id (e.g. 12D3KooW…)')
+
+const hostPort = z.string().superRefine((value, ctx) => {
+  const parsed = readHostPort(value)
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `${HOST_PORT_EXPECTED} (${parsed})` })
+})
+
+/** Where a node's own tasks may run */
+export const RUN_ON = ['grid', 'trusted', 'local'] as const
+export type RunOn = typeof RUN_ON[number]
+
+export const CONFIG_SPEC = {
+  node: {
+    name: setting(z.string().max(64, 'at most 64 characters').regex(NO_CONTROL_CHARS_RE, 'no control characters'), '',
+      'a name shown to other peers (empty: none); at most 64 characters')
+  },
+  http: {
+    listen: setting(hostPort, '127.0.0.1:5000',
+      'HOST:PORT of the gateway (HTTP API + web UI); port 0 picks a free one; loopback only by default')
+  },
+  p2p: {
+    listen: list(multiaddr, 32, ['/ip4/0.0.0.0/tcp/9000', '/ip4/0.0.0.0/tcp/9001/ws'],
+      'libp2p listen multiaddrs (TCP and WebSockets on all interfaces by default)'),
+    bootstrap: list(multiaddr.regex(/\/p2p\/[A-Za-z0-9]{32,128}$/, 'a bootstrap multiaddr ends with /p2p/<peerId>'), 64, [],
+      'multiaddrs (ending /p2p/<peerId>) of nodes to join at start; --bootstrap adds to this list'),
+    mdns: setting(z.boolean(), true,
+      'find realm nodes on the LAN with mDNS'),
+    dht: setting(z.boolean(), true,
+      'DHT rendezvous: find realm nodes through any node that runs the DHT'),
+    dht_private_addrs: setting(z.boolean(), true,
+      'keep private and loopback addresses learned from the DHT (LAN and local grids)'),
+    max_connections: setting(int(1, 100_000), 300,
+      'most peer connections kept open at once')
+  },
+  presence: {
+    interval_ms: setting(int(100, 600_000), 2000,
+      'how often the presence beacon is published, in milliseconds (100..600000)'),
+    expire_intervals: setting(int(2, 100), 3,
+      'a peer silent for this many intervals is dropped (2..100)')
+  },
+  workers: {
+    detect: setting(z.boolean(), true,
+      'with no workers listed, look for backends on their usual local ports (11434, 8080, 7860)'),
+    list: list(z.string().min(1, 'an empty entry').max(2048, 'at most 2048 characters'), 64, [],
+      'backends to attach as "BACKEND=TARGET", e.g. "ollama=http://127.0.0.1:11434"'),
+    probe_interval_ms: setting(int(100, 3_600_000), 5000,
+      'how often each backend is probed for health, in milliseconds'),
+    concurrency: setting(int(1, 64), 1,
+      'tasks one backend runs at once, like Ollama\'s default (1..64)')
+  },
+  tasks: {
+    run_on: setting(z.enum(RUN_ON), 'grid',
+      'where this node\'s tasks may run: "grid" (any peer), "trusted" (peers in tasks.trusted), "local" (own workers)'),
+    trusted: list(peerId, 1024, [],
+      'peer ids trusted when run_on = "trusted"')
+  },
+  queue: {
+    max_size: setting(int(1, 1_000_000), 1024,
+      'most tasks waiting in this node\'s queue'),
+    per_requester: setting(int(16, 1_000_000), 16,
+      'most tasks one requester may have waiting (at least 16)')
+  },
+  trace: {
+    max_bytes: setting(int(1024, 2 ** 40), 10_485_760,
+      'the trace log rotates when it reaches this many bytes (at least 1024)'),
+    max_files: setting(int(1, 100), 5,
+      'rotated trace log files kept (1..100)'),
+    keep_prompts: setting(z.boolean(), false,
+      'keep prompts and answers in the trace log'),
+    retention_days: setting(int(1, 3650), 7,
+      'days trace log files are kept')
+  },
+  sysop: {
+    follow: list(peerId, 256, [],
+      'peer ids whose signed blocklists this node follows')
+  }
+} as const satisfies Record<string, Record<string, SettingSpec<any>>>
+
+export type ConfigSpec = typeof CONFIG_SPEC
+export type SectionName = keyof ConfigSpec & string
+
+/** The node's configuration: `config.http.listen`, `config.p2p.bootstrap`, … (keys as in TOML) */
+export type RealmConfig = {
+  -readonly [S in keyof ConfigSpec]: {
+    -readonly [K in keyof ConfigSpec[S]]: ConfigSpec[S][K] extends SettingSpec<infer T> ? T : never
+  }
+}
+
+/** A fresh copy of the built-in defaults */
+export function defaultConfig (): RealmConfig {
+  const config: Record<string, Record<string, unknown>> = {}
+  for (const [section, settings] of Object.entries(CONFIG_SPEC)) {
+    config[section] = {}
+    for (const [key, spec] of Object.entries(settings as Record<string, SettingSpec>)) {
+      config[section][key] = structuredClone(spec.default)
+    }
+  }
+  return config as RealmConfig
+}
+
+/** The spec of `section.key`, or undefined for an unknown setting (own properties only) */
+export function settingSpec (section: string, key: string): SettingSpec | undefined {
+  if (!Object.hasOwn(CONFIG_SPEC, section)) return undefined
+  const settings = CONFIG_SPEC[section as SectionName] as Record<string, SettingSpec>
+  return Object.hasOwn(settings, key) ? settings[key] : undefined
+}
+
+/** Every `[section, key, spec]` in table order */
+export function settingEntries (): Array<[section: string, key: string, spec: SettingSpec]> {
+  const out: Array<[string, string, SettingSpec]> = []
+  for (const [section, settings] of Object.entries(CONFIG_SPEC)) {
+    for (const [key, spec] of Object.entries(settings as Record<string, SettingSpec>)) out.push([section, key, spec])
+  }
+  return out
+}

@@ -1,0 +1,142 @@
+/**
+ * `GET /realm/events`: a WebSocket streaming the node's events as JSON. A client picks topics
+ * with `?topics=presence,peers` or by sending `{ "type": "subscribe", "topics": [...] }`.
+ * A slow reader is dropped, never allowed to grow memory.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { logger } from '@libp2p/logger'
+import { topicOf, type EventBus, type EventTopic, type RealmEvent } from '../events/index.js'
+
+/** Topics anyone may read; the rest need a sysop session (hardening issue) */
+export const PUBLIC_TOPICS: readonly EventTopic[] = ['presence', 'peers']
+const ALL_TOPICS: readonly EventTopic[] = ['presence', 'peers', 'tasks', 'system']
+/** Largest message a client may send */
+export const WS_MAX_MESSAGE_BYTES = 4 * 1024
+/** A client with this much unsent data is too slow and is closed */
+export const WS_MAX_BUFFERED_BYTES = 1024 * 1024
+/** Most clients at once */
+export const WS_MAX_CLIENTS = 1024
+/** Close code for a reader that cannot keep up (application range) */
+export const WS_CLOSE_TOO_SLOW = 4008
+
+interface Client {
+  ws: WebSocket
+  topics: Set<EventTopic>
+}
+
+export interface EventsSocketInit {
+  events: EventBus
+}
+
+export class EventsSocket {
+  private readonly log = logger('realm:events-ws')
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_MESSAGE_BYTES })
+  private readonly clients = new Set<Client>()
+  private unsubscribe?: () => void
+
+  constructor (private readonly init: EventsSocketInit) {}
+
+  start (): void {
+    this.unsubscribe = this.init.events.subscribe(event => { this.broadcast(event) })
+  }
+
+  stop (): void {
+    this.unsubscribe?.()
+    for (const client of this.clients) client.ws.terminate()
+    this.clients.clear()
+    this.wss.close()
+  }
+
+  get size (): number {
+    return this.clients.size
+  }
+
+  /** Take over an HTTP upgrade on the events path */
+  handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.clients.size >= WS_MAX_CLIENTS) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"TOO_MANY_CLIENTS","message":"too many event clients"}}')
+      return
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => { this.onConnection(ws, req) })
+  }
+
+  private onConnection (ws: WebSocket, req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const client: Client = { ws, topics: new Set() }
+    const requested = url.searchParams.get('topics')
+    const bad = this.subscribe(client, requested == null ? [...PUBLIC_TOPICS] : requested.split(','))
+    this.clients.add(client)
+    this.send(client, { type: 'hello', time: new Date().toISOString(), topics: [...client.topics] })
+    if (bad.length > 0) this.sendError(client, 'UNKNOWN_TOPIC', `unknown or forbidden topics: ${bad.join(', ')}`)
+
+    ws.on('message', (data, isBinary) => {
+      let msg: any
+      try {
+        if (isBinary) throw new Error('binary')
+        msg = JSON.parse(data.toString())
+      } catch {
+        this.sendError(client, 'INVALID_MESSAGE', 'messages must be JSON text')
+        return
+      }
+      if (msg?.type === 'subscribe' && Array.isArray(msg.topics) && msg.topics.length <= ALL_TOPICS.length) {
+        const rejected = this.subscribe(client, msg.topics)
+        if (rejected.length > 0) this.sendError(client, 'UNKNOWN_TOPIC', `unknown or forbidden topics: ${rejected.join(', ')}`)
+        this.send(client, { type: 'subscribed', time: new Date().toISOString(), topics: [...client.topics] })
+      } else if (msg?.type === 'unsubscribe' && Array.isArray(msg.topics) && msg.topics.length <= ALL_TOPICS.length) {
+        for (const t of msg.topics) client.topics.delete(t)
+        this.send(client, { type: 'subscribed', time: new Date().toISOString(), topics: [...client.topics] })
+      } else if (msg?.type === 'ping') {
+        this.send(client, { type: 'pong', time: new Date().toISOString() })
+      } else {
+        this.sendError(client, 'INVALID_MESSAGE', 'expected { type: "subscribe" | "unsubscribe", topics: [...] } or { type: "ping" }')
+      }
+    })
+    ws.on('close', () => { this.clients.delete(client) })
+    ws.on('error', (err) => {
+      this.log('client error: %s', err.message)
+      this.clients.delete(client)
+    })
+  }
+
+  /** Returns the topics refused */
+  private subscribe (client: Client, topics: unknown[]): string[] {
+    const refused: string[] = []
+    for (const t of topics) {
+      if (typeof t === 'string' && (PUBLIC_TOPICS as readonly string[]).includes(t)) client.topics.add(t as EventTopic)
+      else refused.push(String(t).slice(0, 32))
+    }
+    return refused
+  }
+
+  private broadcast (event: RealmEvent): void {
+    if (this.clients.size === 0) return
+    const topic = topicOf(event.type)
+    let text: string | undefined
+    for (const client of this.clients) {
+      if (!client.topics.has(topic)) continue
+      text ??= JSON.stringify(event)
+      this.sendText(client, text)
+    }
+  }
+
+  private send (client: Client, msg: Record<string, unknown>): void {
+    this.sendText(client, JSON.stringify(msg))
+  }
+
+  private sendError (client: Client, code: string, message: string): void {
+    this.send(client, { type: 'error', time: new Date().toISOString(), code, message })
+  }
+
+  private sendText (client: Client, text: string): void {
+    if (client.ws.readyState !== client.ws.OPEN) return
+    if (client.ws.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
+      this.clients.delete(client)
+      client.ws.close(WS_CLOSE_TOO_SLOW, 'too slow')
+      setTimeout(() => { client.ws.terminate() }, 1000).unref()
+      return
+    }
+    client.ws.send(text)
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The realm node, built in one place, in order — data dir lock (db) → config → key → trace log
+ * → libp2p → presence → discovery → workers → gateway → node.json — and stopped in reverse.
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { logger } from '@libp2p/logger'
+import type { PrivateKey } from '@libp2p/interface'
+import { createEventBus, type EventBus } from './events/index.js'
+import { loadConfig, parseHostPort, resolveConfig, type ConfigFlags, type RealmConfig } from './config/index.js'
+import { openDb, type RealmDb } from './db/index.js'
+import { createTraceLog, type TraceLog } from './trace/index.js'
+import { loadOrCreateKey } from './keys.js'
+import { createRealmLibp2p, type RealmLibp2p } from './p2p/libp2p.js'
+import { Connector } from './p2p/connector.js'
+import { Rendezvous } from './p2p/rendezvous.js'
+import { PresenceService, type LocalAd } from './presence/service.js'
+import { meshModels, type MeshModel } from './presence/mesh.js'
+import { createWorker, detectWorkers, parseWorkerSpec, type Worker, type WorkerInit } from './workers/index.js'
+import { Gateway, type PeerView } from './gateway/index.js'
+import { writeFileAtomic } from './fs-util.js'
+import { REALM_VERSION } from '../protocol/ids.js'
+import type { NodeHealth, WorkerAd } from '../protocol/presence.js'
+import { errorMessage } from '../protocol/errors.js'
+
+export const NODE_JSON = 'node.json'
+export const DB_DIR = 'db'
+export const TRACE_DIR = 'trace'
+
+export interface RealmNodeInit {
+  /** the data dir (config, keys, database, trace log); created if missing */
+  dataDir: string
+  /** command-line flags (highest precedence) */
+  flags?: ConfigFlags
+  /** environment (below flags, above the config file); default: none */
+  env?: NodeJS.ProcessEnv
+  /** last word on the resolved config, for in-process tests and tools */
+  configure?: (config: RealmConfig) => void
+  /** where warnings for the operator go (config repairs, key restores); default stderr */
+  warn?: (line: string) => void
+  /** rendezvous lookup period (tests shorten it) */
+  rendezvousIntervalMs?: number
+  /** worker probe/backoff tuning (tests shorten it) */
+  workerInit?: Partial<WorkerInit>
+  /** folder of the built web UI */
+  uiDir?: string
+}
+
+/** What `DIR/node.json` holds while the node runs; the CLI reads it */
+export interface NodeJson {
+  pid: number
+  http: string
+  peerId: string
+  multiaddrs: string[]
+}
+
+export class RealmNode {
+  readonly events: EventBus
+  readonly startedAt = Date.now()
+  private readonly log = logger('realm:node')
+  private readonly identifyAddrs = new Map<string, string[]>()
+  private stopping?: Promise<void>
+  private started = false
+
+  private constructor (
+    readonly dataDir: string,
+    readonly config: RealmConfig,
+    readonly db: RealmDb,
+    readonly trace: TraceLog,
+    readonly privateKey: PrivateKey,
+    readonly libp2p: RealmLibp2p,
+    readonly presence: PresenceService,
+    readonly connector: Connector,
+    readonly rendezvous: Rendezvous | undefined,
+    readonly workers: Worker[],
+    readonly gateway: Gateway,
+    events: EventBus
+  ) {
+    this.events = events
+  }
+
+  /** Build a node (nothing listens yet); `start()` brings it up */
+  static async create (init: RealmNodeInit): Promise<RealmNode> {
+    const warn = init.warn ?? ((line: string) => { process.stderr.write(line + '\n') })
+    const dataDir = path.resolve(init.dataDir)
+    await fs.mkdir(dataDir, { recursive: true, mode: 0o700 })
+
+    // the database LOCK is the data dir lock: a second node on this dir stops here
+    const db = await openDb({ path: path.join(dataDir, DB_DIR) })
+    const opened: Array<{ close: () => Promise<void> | void }> = [{ close: async () => { await db.close() } }]
+    try {
+      const events = createEventBus()
+      const loaded = await loadConfig(dataDir)
+      const config = resolveConfig({ file: loaded.config, env: init.env ?? {}, flags: init.flags ?? {} })
+      init.configure?.(config)
+
+      const trace = createTraceLog({ dir: path.join(dataDir, TRACE_DIR), maxBytes: config.trace.max_bytes, maxFiles: config.trace.max_files })
+      await trace.start()
+      opened.push({ close: async () => { await trace.stop() } })
+      events.subscribe(event => { trace.append(event) })
+
+      if (loaded.created) events.emit('config.created', { path: loaded.path })
+      for (const repair of loaded.repairs) {
+        warn(`config: ${repair}`)
+      }
+      if (!loaded.created && loaded.repairs.length > 0) events.emit('config.repaired', { path: loaded.path, repairs: loaded.repairs })
+
+      const key = await loadOrCreateKey(dataDir)
+      if (key.restoredFromBackup) {
+        warn(`node key: ${path.join(dataDir, 'node.key')} was corrupt; restored from its backup`)
+        events.emit('key.restored', { peerId: key.peerId })
+      }
+
+      const libp2p = await createRealmLibp2p({
+        privateKey: key.privateKey,
+        listen: config.p2p.listen,
+        mdns: config.p2p.mdns,
+        dht: config.p2p.dht,
+        dhtPrivateAddrs: config.p2p.dht_private_addrs,
+        maxConnections: config.p2p.max_connections
+      })
+
+      let node: RealmNode | undefined
+      const presence = new PresenceService(libp2p, {
+        privateKey: key.privateKey,
+        events,
+        intervalMs: config.presence.interval_ms,
+        expireIntervals: config.presence.expire_intervals,
+        name: config.node.name,
+        localAd: () => node!.localAd()
+      })
+      const connector = new Connector(libp2p, { bootstrap: config.p2p.bootstrap, events })
+      const rendezvous = config.p2p.dht
+        ? new Rendezvous(libp2p, { intervalMs: init.rendezvousIntervalMs, onPeer: async (peer) => { await connector.dialDiscovered(peer) } })
+        : undefined
+
+      const workerInit: WorkerInit = { probeIntervalMs: config.workers.probe_interval_ms, events, ...init.workerInit }
+      let specs = config.workers.list.map(parseWorkerSpec)
+      if (specs.length === 0 && config.workers.detect) {
+        specs = await detectWorkers()
+        for (const spec of specs) events.emit('worker.detected', { backend: spec.backend, target: spec.target })
+      }
+      const workers = specs.map(spec => createWorker(spec, workerInit))
+
+      const { host, port } = parseHostPort(config.http.listen)
+      const gateway = new Gateway({
+        peerId: key.peerId,
+        version: REALM_VERSION,
+        startedAt: Date.now(),
+        events,
+        multiaddrs: () => node!.multiaddrs(),
+        peers: () => node!.peerViews(),
+        localWorkers: () => node!.localAd().workers,
+        models: () => node!.models(),
+        connections: () => libp2p.getConnections().length
+      }, { host, port, uiDir: init.uiDir })
+
+      node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, gateway, events)
+      return node
+    } catch (err) {
+      for (const part of opened.reverse()) await Promise.resolve(part.close()).catch(() => {})
+      throw err
+    }
+  }
+
+  async start (): Promise<void> {
+    const { libp2p, events } = this
+    try {
+      libp2p.addEventListener('peer:connect', (evt) => { events.emit('peer.connect', { peerId: evt.detail.toString() }) })
+      libp2p.addEventListener('peer:disconnect', (evt) => {
+        this.identifyAddrs.delete(evt.detail.toString())
+        events.emit('peer.disconnect', { peerId: evt.detail.toString() })
+      })
+      libp2p.addEventListener('peer:identify', (evt) => {
+        this.identifyAddrs.set(evt.detail.peerId.toString(), evt.detail.listenAddrs.slice(0, 16).map(a => a.toString()))
+      })
+      await libp2p.start()
+      this.presence.start()
+      for (const worker of this.workers) {
+        worker.onChange(() => { this.presence.announce() })
+      }
+      await Promise.all(this.workers.map(async w => { await w.start() }))
+      await this.rendezvous?.start()
+      this.connector.start()
+      await this.gateway.start()
+      this.started = true
+      await writeFileAtomic(path.join(this.dataDir, NODE_JSON), JSON.stringify(this.nodeJson(), null, 2) + '\n')
+      events.emit('node.started', { peerId: this.peerId, http: this.gateway.url, multiaddrs: this.multiaddrs(), version: REALM_VERSION })
+    } catch (err) {
+      await this.stop().catch(() => {})
+      throw err
+    }
+  }
+
+  /** Stop in reverse order of start; safe to call twice */
+  async stop (): Promise<void> {
+    this.stopping ??= this.doStop()
+    await this.stopping
+  }
+
+  private async doStop (): Promise<void> {
+    const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
+      try {
+        await fn()
+      } catch (err) {
+        this.log.error('stopping %s failed: %s', name, errorMessage(err))
+      }
+    }
+    if (this.started) this.events.emit('node.stopping', { peerId: this.peerId })
+    await step('node.json', async () => { await fs.rm(path.join(this.dataDir, NODE_JSON), { force: true }) })
+    await step('gateway', async () => { await this.gateway.stop() })
+    await step('connector', () => { this.connector.stop() })
+    await step('rendezvous', async () => { await this.rendezvous?.stop() })
+    await step('workers', async () => { await Promise.all(this.workers.map(async w => { await w.stop() })) })
+    await step('presence', async () => { await this.presence.stop() })
+    await step('libp2p', async () => { await this.libp2p.stop() })
+    if (this.started) this.events.emit('node.stopped', { peerId: this.peerId })
+    await step('trace', async () => { await this.trace.stop() })
+    await step('db', async () => { await this.db.close() })
+  }
+
+  get peerId (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  get url (): string {
+    return this.gateway.url
+  }
+
+  multiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  nodeJson (): NodeJson {
+    return { pid: process.pid, http: this.gateway.url, peerId: this.peerId, multiaddrs: this.multiaddrs() }
+  }
+
+  /** This node's workers and health, as its beacon advertises them */
+  localAd (): LocalAd {
+    const workers: WorkerAd[] = this.workers.map(w => {
+      const s = w.status()
+      const ad: WorkerAd = {
+        id: s.id,
+        backend: s.backend,
+        kinds: s.state === 'ok' ? s.kinds : [],
+        models: s.state === 'ok' ? s.models : [],
+        health: {
+          state: s.state,
+          queueDepth: 0,
+          inFlight: 0,
+          concurrency: this.config.workers.concurrency
+        }
+      }
+      if (s.latencyMs !== undefined) ad.health.latencyMs = Math.round(s.latencyMs * 10) / 10
+      if (s.vramUsed !== undefined) ad.health.vramUsed = s.vramUsed
+      if (s.vramTotal !== undefined) ad.health.vramTotal = s.vramTotal
+      return ad
+    })
+    return { workers, health: nodeHealth(workers, this.startedAt) }
+  }
+
+  /** Remote peers of the live table, as the gateway shows them */
+  peerViews (): PeerView[] {
+    return this.presence.peers().map(entry => {
+      const connected = this.libp2p.getConnections(entry.peerId as any)
+      const addrs = new Set<string>(this.identifyAddrs.get(entry.peerId) ?? [])
+      for (const conn of connected) addrs.add(conn.remoteAddr.toString())
+      return {
+        peerId: entry.peerId,
+        multiaddrs: [...addrs].map(a => a.includes('/p2p/') ? a : `${a}/p2p/${entry.peerId}`),
+        name: entry.beacon.name,
+        version: entry.beacon.version,
+        workers: entry.beacon.workers,
+        health: entry.beacon.health,
+        blocked: false,
+        lastSeen: entry.lastSeen,
+        firstSeen: entry.firstSeen
+      }
+    })
+  }
+
+  /** Every model in the mesh: this node's and every live peer's */
+  models (): MeshModel[] {
+    return meshModels([
+      { peerId: this.peerId, workers: this.localAd().workers, firstSeen: this.startedAt },
+      ...this.presence.peers().map(e => ({ peerId: e.peerId, workers: e.beacon.workers, firstSeen: e.firstSeen }))
+    ])
+  }
+}
+
+function nodeHealth (workers: WorkerAd[], startedAt: number): NodeHealth {
+  let queueDepth = 0
+  let inFlight = 0
+  let concurrency = 0
+  let vramUsed: number | undefined
+  let vramTotal: number | undefined
+  const latencies: number[] = []
+  for (const w of workers) {
+    queueDepth += w.health.queueDepth
+    inFlight += w.health.inFlight
+    if (w.health.state === 'ok') concurrency += w.health.concurrency
+    if (w.health.vramUsed !== undefined) vramUsed = (vramUsed ?? 0) + w.health.vramUsed
+    if (w.health.vramTotal !== undefined) vramTotal = (vramTotal ?? 0) + w.health.vramTotal
+    if (w.health.latencyMs !== undefined) latencies.push(w.health.latencyMs)
+  }
+  const health: NodeHealth = {
+    queueDepth,
+    inFlight,
+    load: concurrency === 0 ? 0 : inFlight / concurrency,
+    uptimeS: Math.round((Date.now() - startedAt) / 1000)
+  }
+  if (latencies.length > 0) health.latencyMs = Math.round(latencies.reduce((a, b) => a + b, 0) / latencies.length * 10) / 10
+  if (vramUsed !== undefined) health.vramUsed = vramUsed
+  if (vramTotal !== undefined) health.vramTotal = vramTotal
+  return health
+}
+
+/** Build and start a node in one call */
+export async function startNode (init: RealmNodeInit): Promise<RealmNode> {
+  const node = await RealmNode.create(init)
+  await node.start()
+  return node
+}
