@@ -49,5 +49,7 @@ export function ensureBuilt (root) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
-  process.exit(build(root) ? 0 : 1)
+  // `--if-stale`: only when sources changed (npm test, npm run grid); plain: always (npm run build)
+  const ok = process.argv.includes('--if-stale') ? ensureBuilt(root) : build(root)
+  process.exit(ok ? 0 : 1)
 }

@@ -11,6 +11,7 @@ import { loadConfig, parseHostPort, resolveConfig, type ConfigFlags, type RealmC
 import { openDb, type RealmDb } from './db/index.js'
 import { createTraceLog, type TraceLog } from './trace/index.js'
 import { loadOrCreateKey } from './keys.js'
+import { loadOrCreateSysopToken } from './sysop-token.js'
 import { createRealmLibp2p, type RealmLibp2p } from './p2p/libp2p.js'
 import { Connector } from './p2p/connector.js'
 import { Rendezvous } from './p2p/rendezvous.js'
@@ -110,6 +111,9 @@ export class RealmNode {
         warn(`node key: ${path.join(dataDir, 'node.key')} was corrupt; restored from its backup`)
         events.emit('key.restored', { peerId: key.peerId })
       }
+
+      const sysop = await loadOrCreateSysopToken(dataDir)
+      if (sysop.created) events.emit('sysop.token_created', { path: sysop.path })
 
       const libp2p = await createRealmLibp2p({
         privateKey: key.privateKey,

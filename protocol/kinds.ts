@@ -13,7 +13,8 @@ export const BackendSchema = z.enum(BACKENDS)
 /** Longest model name accepted anywhere (Ollama names are far shorter) */
 export const MAX_MODEL_NAME_LENGTH = 200
 
-export const ModelNameSchema = z.string().min(1).max(MAX_MODEL_NAME_LENGTH).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+/** Printable text without control characters or surrounding spaces (A1111 checkpoints have spaces) */
+export const ModelNameSchema = z.string().min(1).max(MAX_MODEL_NAME_LENGTH).regex(/^[^\s\p{Cc}](?:[^\p{Cc}]*[^\s\p{Cc}])?$/u, 'printable text without control characters or surrounding spaces')
 
 /**
  * A bare model name means `:latest`, as in Ollama. Names with a tag, a digest, or a path-like
@@ -36,6 +37,8 @@ export const ModelInfoSchema = z.object({
   price: z.number().nonnegative().max(1e12).optional(),
   /** size on disk in bytes where the backend reports it */
   size: z.number().int().nonnegative().max(1e15).optional(),
+  /** takes images in chat (llava, llama3.2-vision, …) */
+  vision: z.boolean().optional(),
   /** loaded in memory right now (Ollama /api/ps) */
   loaded: z.boolean().optional(),
   /** model family / parameter size / quantization, for /api/tags details */

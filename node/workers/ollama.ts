@@ -1,0 +1,178 @@
+/**
+ * Ollama adapter: models from `GET /api/tags`, loaded models and VRAM from `GET /api/ps`, context
+ * size and capabilities from `POST /api/show` (once per model digest).
+ * API: github.com/ollama/ollama docs/api.md
+ */
+import { z } from 'zod'
+import { logger } from '@libp2p/logger'
+import type { ModelInfo, TaskKind } from '../../protocol/kinds.js'
+import { SHOW_LOOKUPS_PER_PROBE } from './constants.js'
+import { BackendResponseError } from './errors.js'
+import { requestJson } from './http.js'
+import { finishModels, shortString } from './listing.js'
+import type { Lister, ListerComponents, Listing } from './listing.js'
+
+const log = logger('realm:workers:ollama')
+
+/** `details` of an Ollama model, as `/api/tags` and `/api/show` give it */
+export interface OllamaDetails {
+  parent_model?: string
+  format?: string
+  family?: string
+  families?: string[] | null
+  parameter_size?: string
+  quantization_level?: string
+}
+
+const DetailsSchema = z.looseObject({
+  family: z.string().optional().catch(undefined),
+  families: z.array(z.string()).nullable().optional().catch(undefined),
+  parameter_size: z.string().optional().catch(undefined),
+  quantization_level: z.string().optional().catch(undefined)
+})
+
+const TagsSchema = z.looseObject({
+  models: z.array(z.looseObject({
+    name: z.string(),
+    model: z.string().optional(),
+    size: z.number().optional().catch(undefined),
+    digest: z.string().optional().catch(undefined),
+    details: DetailsSchema.optional().catch(undefined),
+    capabilities: z.array(z.string()).optional().catch(undefined)
+  })).nullable()
+})
+type Tags = z.infer<typeof TagsSchema>
+
+const PsSchema = z.looseObject({
+  models: z.array(z.looseObject({
+    name: z.string().optional(),
+    model: z.string().optional(),
+    size_vram: z.number().optional().catch(undefined)
+  })).nullable()
+})
+
+const ShowSchema = z.looseObject({
+  model_info: z.record(z.string(), z.unknown()).nullable().optional().catch(undefined),
+  capabilities: z.array(z.string()).nullable().optional().catch(undefined)
+})
+
+/** Parses an `/api/tags` answer; throws BackendResponseError when it is not one */
+export function parseOllamaTags (body: unknown): Tags {
+  const parsed = TagsSchema.safeParse(body)
+  if (!parsed.success) throw new BackendResponseError('/api/tags is not an Ollama model list')
+  return parsed.data
+}
+
+function lower (name: string, details?: OllamaDetails): string[] {
+  return [name, details?.family ?? '', ...(details?.families ?? [])].map(s => s.toLowerCase())
+}
+
+/**
+ * An embedding-only model: name or family contains `embed`, `bert` (nomic-bert, the BERT
+ * family of all-minilm, mxbai, bge), `nomic` or `minilm`; or its capabilities say `embedding`
+ * without `completion`.
+ */
+export function isEmbeddingModel (name: string, details?: OllamaDetails, capabilities?: string[]): boolean {
+  if (capabilities !== undefined && capabilities.length > 0) return capabilities.includes('embedding') && !capabilities.includes('completion')
+  return lower(name, details).some(s => /embed|bert|nomic|minilm/.test(s))
+}
+
+/**
+ * A model that reads images: capabilities say `vision`, families include `clip` or `mllama`
+ * (llava, bakllava, llama3.2-vision), or the name says so (moondream, minicpm-v, `vision`, `-vl`).
+ */
+export function isVisionModel (name: string, details?: OllamaDetails, capabilities?: string[]): boolean {
+  if (capabilities?.includes('vision') === true) return true
+  const families = (details?.families ?? []).map(f => f.toLowerCase())
+  if (families.includes('clip') || families.includes('mllama')) return true
+  const base = name.toLowerCase().slice(name.lastIndexOf('/') + 1)
+  return /llava|moondream|vision|minicpm-v|-vl\b|vl:|qwen2\.5vl/.test(base)
+}
+
+/** The task kinds of an Ollama model (vision is `chat` with images: see isVisionModel) */
+export function ollamaKinds (name: string, details?: OllamaDetails, capabilities?: string[]): TaskKind[] {
+  if (capabilities !== undefined && capabilities.length > 0) {
+    const kinds: TaskKind[] = []
+    if (capabilities.includes('completion')) kinds.push('chat', 'generate')
+    if (capabilities.includes('embedding')) kinds.push('embed')
+    if (kinds.length > 0) return kinds
+  }
+  return isEmbeddingModel(name, details) ? ['embed'] : ['chat', 'generate']
+}
+
+interface ShowInfo { context?: number, capabilities?: string[] }
+
+export class OllamaLister implements Lister {
+  /** `/api/show` results by model digest (or name when there is none): a model's file never changes under its digest */
+  private readonly shown = new Map<string, ShowInfo>()
+
+  constructor (private readonly components: ListerComponents) {}
+
+  async list (signal: AbortSignal): Promise<Listing> {
+    const { conn, fetch } = this.components
+    const psRequest = requestJson(conn, '/api/ps', { fetch, signal }).then(body => PsSchema.parse(body), (err: unknown) => {
+      // running-model info is a bonus: an Ollama without /api/ps is still healthy
+      log('/api/ps: %s', err instanceof Error ? err.message : String(err))
+      return undefined
+    })
+    const tags = parseOllamaTags(await requestJson(conn, '/api/tags', { fetch, signal }))
+    const ps = await psRequest.catch(() => undefined)
+    const entries = tags.models ?? []
+
+    await this.lookUpNew(entries, signal)
+
+    let vramUsed: number | undefined
+    const loaded = new Set<string>()
+    if (ps !== undefined) {
+      vramUsed = 0
+      for (const m of ps.models ?? []) {
+        if (m.name !== undefined) loaded.add(m.name)
+        if (m.model !== undefined) loaded.add(m.model)
+        vramUsed += Math.max(0, m.size_vram ?? 0)
+      }
+    }
+
+    const candidates: ModelInfo[] = entries.map(entry => {
+      const details = entry.details
+      const show = this.shown.get(entry.digest ?? entry.name)
+      const capabilities = show?.capabilities ?? entry.capabilities
+      const info: ModelInfo = { name: entry.name, kinds: ollamaKinds(entry.name, details, capabilities) }
+      if (show?.context !== undefined) info.context = show.context
+      if (isVisionModel(entry.name, details, capabilities)) info.vision = true
+      if (entry.size !== undefined && Number.isSafeInteger(entry.size) && entry.size >= 0) info.size = entry.size
+      if (ps !== undefined) info.loaded = loaded.has(entry.name) || (entry.model !== undefined && loaded.has(entry.model))
+      const family = shortString(details?.family, 100)
+      const parameterSize = shortString(details?.parameter_size, 50)
+      const quantization = shortString(details?.quantization_level, 50)
+      if (family !== undefined) info.family = family
+      if (parameterSize !== undefined) info.parameterSize = parameterSize
+      if (quantization !== undefined) info.quantization = quantization
+      return info
+    })
+    return { models: finishModels(candidates, 'ollama'), ...(vramUsed !== undefined ? { vramUsed } : {}) }
+  }
+
+  /** `/api/show` for a few models not seen before: context size and capabilities */
+  private async lookUpNew (entries: Tags['models'] & object, signal: AbortSignal): Promise<void> {
+    const { conn, fetch } = this.components
+    const fresh = entries.filter(e => !this.shown.has(e.digest ?? e.name)).slice(0, SHOW_LOOKUPS_PER_PROBE)
+    for (const entry of fresh) {
+      if (signal.aborted) return
+      const key = entry.digest ?? entry.name
+      try {
+        const show = ShowSchema.parse(await requestJson(conn, '/api/show', { fetch, signal, method: 'POST', body: { model: entry.name } }))
+        const info: ShowInfo = {}
+        const modelInfo = show.model_info ?? {}
+        const arch = modelInfo['general.architecture']
+        const context = typeof arch === 'string' ? modelInfo[`${arch}.context_length`] : undefined
+        if (typeof context === 'number' && Number.isSafeInteger(context) && context > 0 && context <= 10_000_000) info.context = context
+        if (show.capabilities != null && show.capabilities.length > 0) info.capabilities = show.capabilities
+        this.shown.set(key, info)
+      } catch (err) {
+        // an answer that is not a show (old Ollama, 404) is remembered; a lost connection is retried next probe
+        if (err instanceof BackendResponseError || err instanceof z.ZodError) this.shown.set(key, {})
+        log('/api/show %s: %s', entry.name, err instanceof Error ? err.message : String(err))
+      }
+    }
+  }
+}
