@@ -135,7 +135,7 @@ export class RealmNode {
       })
       const connector = new Connector(libp2p, { bootstrap: config.p2p.bootstrap, events })
       const rendezvous = config.p2p.dht
-        ? new Rendezvous(libp2p, { intervalMs: init.rendezvousIntervalMs, onPeer: async (peer) => { await connector.dialDiscovered(peer) } })
+        ? new Rendezvous(libp2p, { intervalMs: init.rendezvousIntervalMs, events, onPeer: async (peer) => { await connector.dialDiscovered(peer) } })
         : undefined
 
       const workerInit: WorkerInit = { probeIntervalMs: config.workers.probe_interval_ms, events, ...init.workerInit }

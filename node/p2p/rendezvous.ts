@@ -9,6 +9,7 @@ import { logger } from '@libp2p/logger'
 import type { PeerInfo } from '@libp2p/interface'
 import type { RealmLibp2p } from './libp2p.js'
 import type { Startable } from '../startable.js'
+import type { EventBus } from '../events/index.js'
 import { RENDEZVOUS_NAMESPACE } from '../../protocol/ids.js'
 import { utf8Encode } from '../../protocol/bytes.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -20,9 +21,12 @@ export const RENDEZVOUS_FIRST_DELAY_MS = 300
 /** Provide records are refreshed this often */
 export const RENDEZVOUS_REPROVIDE_MS = 10 * 60_000
 const LOOKUP_TIMEOUT_MS = 15_000
+/** Realm nodes remembered as found (for status and events) */
+const MAX_FOUND = 10_000
 
 export interface RendezvousInit {
   intervalMs?: number
+  events?: EventBus
   /** called with every realm node found */
   onPeer: (peer: PeerInfo) => void | Promise<void>
 }
@@ -39,6 +43,8 @@ export class Rendezvous implements Startable {
   private running = false
   private round?: Promise<void>
   private controller?: AbortController
+  /** realm nodes this node found through the rendezvous */
+  readonly found = new Set<string>()
 
   constructor (private readonly libp2p: RealmLibp2p, private readonly init: RendezvousInit) {}
 
@@ -75,6 +81,11 @@ export class Rendezvous implements Startable {
       for await (const peer of this.libp2p.contentRouting.findProviders(this.key, { signal })) {
         if (peer.id.equals(this.libp2p.peerId)) continue
         found++
+        const id = peer.id.toString()
+        if (!this.found.has(id) && this.found.size < MAX_FOUND) {
+          this.found.add(id)
+          this.init.events?.emit('peer.discovered', { peerId: id, via: 'rendezvous' })
+        }
         await this.init.onPeer(peer)
       }
     } catch (err) {
