@@ -1,11 +1,18 @@
 // Builds dist/ with the TypeScript compiler when any source is newer than the last build.
 // Plain JavaScript with node builtins only: it runs before anything is compiled.
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 
 const SOURCE_DIRS = ['node', 'protocol', 'chain', 'scripts']
 const STAMP = join('dist', '.buildstamp')
+// One build at a time: several `realm` processes started together on stale sources would
+// otherwise run tsc into the same dist/ at once and import each other's half-written files.
+const LOCK = join('dist', '.build-lock')
+/** How often a process waiting for another one's build looks again */
+const LOCK_POLL_MS = 200
+/** A lock file still empty after this long was left by a process killed while taking it */
+const EMPTY_LOCK_STALE_MS = 10_000
 
 function newestMtime (dir) {
   let newest = 0
@@ -29,22 +36,81 @@ export function isStale (root) {
   return newest > built
 }
 
+function sleepSync (ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+function holderAlive (lock) {
+  let text
+  try {
+    text = readFileSync(lock, 'utf8').trim()
+  } catch (err) {
+    return err.code !== 'ENOENT'
+  }
+  if (text === '') {
+    try {
+      return Date.now() - statSync(lock).mtimeMs < EMPTY_LOCK_STALE_MS
+    } catch {
+      return false
+    }
+  }
+  try {
+    process.kill(Number(text), 0)
+    return true
+  } catch (err) {
+    return err.code === 'EPERM'
+  }
+}
+
+/** Run `fn` holding the build lock; waits while another live process holds it */
+function withBuildLock (root, fn) {
+  const lock = join(root, LOCK)
+  mkdirSync(join(root, 'dist'), { recursive: true })
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx')
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      break
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err
+      if (holderAlive(lock)) sleepSync(LOCK_POLL_MS)
+      else rmSync(lock, { force: true })
+    }
+  }
+  try {
+    return fn()
+  } finally {
+    rmSync(lock, { force: true })
+  }
+}
+
 export function build (root) {
+  return withBuildLock(root, () => buildLocked(root))
+}
+
+function buildLocked (root) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   if (!existsSync(tsc)) {
     process.stderr.write('realm: TypeScript is not installed; run npm ci first\n')
     return false
   }
   process.stderr.write('realm: building (TypeScript → dist/)…\n')
-  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  const started = new Date()
+  // tsc reports errors on stdout: send them to stderr, where they cannot spoil a command's --json output
+  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: ['ignore', 2, 2] })
   if (r.status !== 0) return false
-  writeFileSync(join(root, STAMP), new Date().toISOString() + '\n')
+  // stamped with the time the build began: a source saved during the build leaves dist/ stale
+  const stamp = join(root, STAMP)
+  writeFileSync(stamp, started.toISOString() + '\n')
+  utimesSync(stamp, started, started)
   return true
 }
 
 export function ensureBuilt (root) {
-  if (isStale(root)) return build(root)
-  return true
+  if (!isStale(root)) return true
+  // another process may have built it while this one waited for the lock
+  return withBuildLock(root, () => isStale(root) ? buildLocked(root) : true)
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

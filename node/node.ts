@@ -19,6 +19,12 @@ import { PresenceService, type LocalAd } from './presence/service.js'
 import { meshModels, type MeshModel } from './presence/mesh.js'
 import { createWorker, detectWorkers, parseWorkerSpec, type Worker, type WorkerInit } from './workers/index.js'
 import { Gateway, type PeerView } from './gateway/index.js'
+import { LocalExecutor } from './tasks/executor.js'
+import { TaskServer } from './tasks/protocol.js'
+import { Router, type RouteSource } from './tasks/router.js'
+import { TaskManager } from './tasks/manager.js'
+import { TaskHistory } from './tasks/history.js'
+import { RttTracker } from './p2p/rtt.js'
 import { writeFileAtomic } from './fs-util.js'
 import { REALM_VERSION } from '../protocol/ids.js'
 import type { NodeHealth, WorkerAd } from '../protocol/presence.js'
@@ -74,6 +80,11 @@ export class RealmNode {
     readonly connector: Connector,
     readonly rendezvous: Rendezvous | undefined,
     readonly workers: Worker[],
+    readonly executor: LocalExecutor,
+    readonly taskServer: TaskServer,
+    readonly rtt: RttTracker,
+    readonly router: Router,
+    readonly tasks: TaskManager,
     readonly gateway: Gateway,
     events: EventBus
   ) {
@@ -146,6 +157,32 @@ export class RealmNode {
       }
       const workers = specs.map(spec => createWorker(spec, workerInit))
 
+      const executor = new LocalExecutor(workers, {
+        concurrency: config.workers.concurrency,
+        maxQueue: config.queue.max_size,
+        perRequester: config.queue.per_requester
+      })
+      const taskServer = new TaskServer(libp2p, { executor, events })
+      const rtt = new RttTracker(libp2p, () => node!.presence.peers().filter(e => e.beacon.workers.length > 0).map(e => e.peerId))
+      const router = new Router({
+        rttMs: (peerId) => rtt.rttMs(peerId),
+        localWaitMs: (workerId, model) => executor.expectedWaitMs(workerId, model)
+      })
+      const tasks = new TaskManager({
+        selfId: key.peerId,
+        libp2p,
+        executor,
+        router,
+        sources: () => node!.routeSources(),
+        contextOf: (model) => node!.models().find(m => m.name === model)?.info.context,
+        events,
+        history: new TaskHistory(db),
+        runOn: config.tasks.run_on,
+        trusted: config.tasks.trusted,
+        maxActive: config.queue.max_size,
+        perRequester: config.queue.per_requester
+      })
+
       const { host, port } = parseHostPort(config.http.listen)
       const gateway = new Gateway({
         peerId: key.peerId,
@@ -156,10 +193,11 @@ export class RealmNode {
         peers: () => node!.peerViews(),
         localWorkers: () => node!.localAd().workers,
         models: () => node!.models(),
-        connections: () => libp2p.getConnections().length
+        connections: () => libp2p.getConnections().length,
+        tasks
       }, { host, port, uiDir: init.uiDir })
 
-      node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, gateway, events)
+      node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, executor, taskServer, rtt, router, tasks, gateway, events)
       return node
     } catch (err) {
       for (const part of opened.reverse()) await Promise.resolve(part.close()).catch(() => {})
@@ -184,6 +222,16 @@ export class RealmNode {
         worker.onChange(() => { this.presence.announce() })
       }
       await Promise.all(this.workers.map(async w => { await w.start() }))
+      await this.taskServer.start()
+      this.rtt.start()
+      events.subscribe(e => {
+        if (e.type === 'peer.leave' && typeof e.peerId === 'string') {
+          this.router.forgetPeer(e.peerId)
+          this.rtt.forget(e.peerId)
+        }
+        // queue and load changes reach the mesh at once, not at the next beacon
+        if (e.type === 'task.started' || e.type === 'task.done' || e.type === 'task.error') this.presence.announce()
+      })
       await this.rendezvous?.start()
       this.connector.start()
       await this.gateway.start()
@@ -213,6 +261,10 @@ export class RealmNode {
     if (this.started) this.events.emit('node.stopping', { peerId: this.peerId })
     await step('node.json', async () => { await fs.rm(path.join(this.dataDir, NODE_JSON), { force: true }) })
     await step('gateway', async () => { await this.gateway.stop() })
+    await step('tasks', async () => { await this.tasks.stop() })
+    await step('task server', async () => { await this.taskServer.stop() })
+    await step('executor', () => { this.executor.stop() })
+    await step('rtt', () => { this.rtt.stop() })
     await step('connector', () => { this.connector.stop() })
     await step('rendezvous', async () => { await this.rendezvous?.stop() })
     await step('workers', async () => { await Promise.all(this.workers.map(async w => { await w.stop() })) })
@@ -243,6 +295,7 @@ export class RealmNode {
   localAd (): LocalAd {
     const workers: WorkerAd[] = this.workers.map(w => {
       const s = w.status()
+      const load = this.executor.health(s.id)
       const ad: WorkerAd = {
         id: s.id,
         backend: s.backend,
@@ -250,11 +303,12 @@ export class RealmNode {
         models: s.state === 'ok' ? s.models : [],
         health: {
           state: s.state,
-          queueDepth: 0,
-          inFlight: 0,
-          concurrency: this.config.workers.concurrency
+          queueDepth: load?.queueDepth ?? 0,
+          inFlight: load?.inFlight ?? 0,
+          concurrency: load?.concurrency ?? this.config.workers.concurrency
         }
       }
+      if (load != null) ad.health.successRate = load.successRate
       if (s.latencyMs !== undefined) ad.health.latencyMs = Math.round(s.latencyMs * 10) / 10
       if (s.vramUsed !== undefined) ad.health.vramUsed = s.vramUsed
       if (s.vramTotal !== undefined) ad.health.vramTotal = s.vramTotal
@@ -281,6 +335,14 @@ export class RealmNode {
         firstSeen: entry.firstSeen
       }
     })
+  }
+
+  /** Where tasks can run: this node's workers and every live peer's */
+  routeSources (): RouteSource[] {
+    return [
+      { peerId: this.peerId, local: true, workers: this.localAd().workers },
+      ...this.presence.peers().map(e => ({ peerId: e.peerId, local: false, workers: e.beacon.workers }))
+    ]
   }
 
   /** Every model in the mesh: this node's and every live peer's */

@@ -47,7 +47,7 @@ async function waitForNodeJson (dataDir: string, child: ChildProcess): Promise<{
   const file = path.join(dataDir, 'node.json')
   const end = Date.now() + NODE_START_DEADLINE_MS
   while (Date.now() < end) {
-    if (child.exitCode != null) throw new Error(`node in ${dataDir} exited with code ${child.exitCode}`)
+    if (child.exitCode != null || child.signalCode != null) throw new Error(`node in ${dataDir} exited (${child.exitCode ?? child.signalCode})`)
     try {
       const info = JSON.parse(await fs.readFile(file, 'utf8'))
       if (info.pid === child.pid) return info

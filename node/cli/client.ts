@@ -2,7 +2,10 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { CliError } from './errors.js'
-import { NODE_JSON, type NodeJson } from '../node.js'
+import type { NodeJson } from '../node.js'
+
+/** `NODE_JSON` of node.ts, not imported from there: node.js loads libp2p, seconds of startup for a read command */
+const NODE_JSON = 'node.json'
 
 const REQUEST_TIMEOUT_MS = 10_000
 

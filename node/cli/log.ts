@@ -1,7 +1,6 @@
 /** `realm log`: the trace log, across rotated files, optionally followed */
 import path from 'node:path'
-import { readTrace } from '../trace/index.js'
-import { TRACE_DIR } from '../node.js'
+import { TRACE_DIR_NAME, readTrace } from '../trace/index.js'
 import { CliError } from './errors.js'
 import type { RealmEvent } from '../events/index.js'
 
@@ -27,7 +26,7 @@ export async function logCommand (values: { follow?: boolean, since?: string, js
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   try {
-    for await (const event of readTrace(path.join(dataDir, TRACE_DIR), { since, follow: values.follow === true, signal: controller.signal })) {
+    for await (const event of readTrace(path.join(dataDir, TRACE_DIR_NAME), { since, follow: values.follow === true, signal: controller.signal })) {
       const ok = process.stdout.write((values.json === true ? JSON.stringify(event) : human(event)) + '\n')
       if (!ok) await new Promise(resolve => process.stdout.once('drain', resolve))
     }

@@ -7,11 +7,18 @@ import { CONFIG_ENV_VARS, resolveDataDir } from '../config/index.js'
 import { errorMessage, isRealmError } from '../../protocol/errors.js'
 import { REALM_VERSION } from '../../protocol/ids.js'
 import { CliError } from './errors.js'
-import { startCommand } from './start.js'
+import type { StartValues } from './start.js'
 import { statusCommand, peersCommand, modelsCommand } from './read.js'
 import { logCommand } from './log.js'
 
 export { CliError }
+
+// loaded only for `realm start`: it brings the whole node (libp2p, LevelDB, …), which would make
+// every read command take seconds to start
+async function startCommand (values: StartValues, dataDir: string): Promise<number> {
+  const { startCommand } = await import('./start.js')
+  return await startCommand(values, dataDir)
+}
 
 const USAGE = `realm ${REALM_VERSION}: a RentAHal realm node (peer-to-peer AI compute)
 

@@ -80,13 +80,20 @@ export async function startCommand (values: StartValues, dataDir: string): Promi
   return await done
 }
 
-/** libp2p reports a taken port as a generic listen error: name the address */
+/** How libp2p lists each address it could not listen on: `  /ip4/…/tcp/9000: Error: listen EADDRINUSE: …` */
+const FAILED_ADDR_RE = /^\s*(\/\S+): (?:[A-Za-z]*Error: )?(.+)$/gm
+
+/** libp2p reports a taken port as a generic listen error (with stack traces inside): name the address */
 function toStartError (err: unknown): unknown {
   if (isRealmError(err)) return err
   const e = err as any
-  const text = `${e?.name ?? ''} ${e?.message ?? ''} ${e?.cause?.code ?? ''} ${e?.code ?? ''}`
+  const message = String(e?.message ?? e)
+  const text = `${e?.name ?? ''} ${message} ${e?.cause?.code ?? ''} ${e?.code ?? ''}`
   if (/EADDRINUSE|UnsupportedListenAddress|NoValidAddresses/i.test(text)) {
-    return new CliError('P2P_PORT_IN_USE', `cannot listen on the p2p addresses (port in use?): ${e?.message ?? e}`)
+    const failed = [...message.matchAll(FAILED_ADDR_RE)].map(m => `${m[1]} (${m[2].trim()})`)
+    return new CliError('P2P_PORT_IN_USE', failed.length > 0
+      ? `cannot listen on the p2p address${failed.length === 1 ? '' : 'es'} ${failed.join(', ')}`
+      : `cannot listen on the p2p addresses (port in use?): ${message.split('\n')[0]}`)
   }
   return err
 }

@@ -48,6 +48,16 @@ const hostPort = z.string().superRefine((value, ctx) => {
   if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `${HOST_PORT_EXPECTED} (${parsed})` })
 })
 
+/** Longest API key accepted in a setting (real ones are under 200 characters) */
+const MAX_API_KEY_LENGTH = 1024
+/** Highest price or daily cap a setting accepts, USD */
+const MAX_USD = 1_000_000
+
+/** An API key: any printable text; never quoted back in a repair message, as nothing printable is invalid */
+const apiKey = z.string().max(MAX_API_KEY_LENGTH, `at most ${MAX_API_KEY_LENGTH} characters`).regex(NO_CONTROL_CHARS_RE, 'no control characters')
+
+const usd = z.number().min(0, 'at least 0').max(MAX_USD, `at most ${MAX_USD}`)
+
 /** Where a node's own tasks may run */
 export const RUN_ON = ['grid', 'trusted', 'local'] as const
 export type RunOn = typeof RUN_ON[number]
@@ -116,6 +126,28 @@ export const CONFIG_SPEC = {
   sysop: {
     follow: list(peerId, 256, [],
       'peer ids whose signed blocklists this node follows')
+  },
+  paid: {
+    claude_api_key: setting(apiKey, '',
+      'Anthropic API key for claude workers, used when the worker URL carries none; empty: the ANTHROPIC_API_KEY environment variable. Never logged'),
+    claude_daily_cap_usd: setting(usd, 1,
+      'most USD claude workers may spend per UTC day (counted from token usage); 0 refuses every claude task'),
+    claude_input_usd_per_mtok: setting(usd, 3,
+      'Anthropic price per million input tokens, USD, used to count the spend (Claude Sonnet: 3)'),
+    claude_output_usd_per_mtok: setting(usd, 15,
+      'Anthropic price per million output tokens, USD, used to count the spend (Claude Sonnet: 15)'),
+    hf_api_key: setting(apiKey, '',
+      'HuggingFace token for hf workers, used when the worker URL carries none; empty: the HF_TOKEN environment variable. Never logged'),
+    hf_models: list(z.string().min(1, 'an empty entry').max(256, 'at most 256 characters'), 64, [],
+      'models hf workers serve when their spec names none: "MODEL" or "KIND=MODEL" (chat, generate, embed, imagine), e.g. "embed=BAAI/bge-small-en-v1.5"'),
+    hf_daily_cap_usd: setting(usd, 1,
+      'most USD hf workers may spend per UTC day (tokens and images at the prices below); 0 refuses every hf task'),
+    hf_input_usd_per_mtok: setting(usd, 1,
+      'HuggingFace price per million input tokens, USD, used to count the spend (providers differ: set yours)'),
+    hf_output_usd_per_mtok: setting(usd, 1,
+      'HuggingFace price per million output tokens, USD, used to count the spend'),
+    hf_usd_per_image: setting(usd, 0.05,
+      'HuggingFace price per generated image, USD, used to count the spend')
   }
 } as const satisfies Record<string, Record<string, SettingSpec<any>>>
 

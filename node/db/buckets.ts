@@ -16,7 +16,9 @@ export enum Bucket {
   /** double-entry ledger (economy) */
   ledger = 4,
   /** web UI users */
-  users = 5
+  users = 5,
+  /** paid backends' spend per UTC day, keyed `${backend}:${YYYY-MM-DD}` (workers/spend.ts) */
+  spend = 6
 }
 
 /** Highest id a bucket may take: one key byte, and `id + 1` must fit in it to bound a range scan */

@@ -1,6 +1,7 @@
 import type { EventBus } from '../events/index.js'
 import type { MeshModel } from '../presence/mesh.js'
 import type { NodeHealth, WorkerAd } from '../../protocol/presence.js'
+import type { TaskManagerApi } from '../tasks/types.js'
 
 /** A remote peer as the gateway shows it */
 export interface PeerView {
@@ -34,4 +35,6 @@ export interface GatewayComponents {
   models: () => MeshModel[]
   /** peers connected at the libp2p level */
   connections: () => number
+  /** submits tasks and follows them (the Ollama / OpenAI routes run every request as a task) */
+  tasks: TaskManagerApi
 }

@@ -83,6 +83,10 @@ export async function createRealmLibp2p (init: Libp2pInit): Promise<RealmLibp2p>
       // duplicates happen when a beacon is republished unchanged; not an error
       ignoreDuplicatePublishError: true,
       emitSelf: false,
+      // realm messages carry their own signatures (stored and relayed with them), so gossipsub's
+      // per-message signature would be a second verification of the same author; message ids
+      // are then the hash of the content
+      globalSignaturePolicy: 'StrictNoSign',
       // only realm topics: a peer cannot make us track arbitrary topics
       allowedTopics: [TOPIC_PRESENCE, TOPIC_BLOCKLIST],
       maxInboundDataLength: MAX_GOSSIP_DATA_BYTES,

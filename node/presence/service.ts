@@ -13,6 +13,7 @@ import { TOPIC_PRESENCE, REALM_VERSION } from '../../protocol/ids.js'
 import { checkBeaconFresh, decodeBeacon, encodeBeacon, type Beacon, type NodeHealth, type WorkerAd } from '../../protocol/presence.js'
 import { GossipValidationError } from '../../protocol/verdict.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { verifyCached } from '../p2p/verify.js'
 
 /** Default beacon period (DESIGN: HEALTH_INTERVAL_MS) */
 export const HEALTH_INTERVAL_MS = 2_000
@@ -20,6 +21,8 @@ export const HEALTH_INTERVAL_MS = 2_000
 export const EXPIRE_INTERVALS = 3
 /** Worker changes are announced after this short pause, so a burst makes one beacon */
 const ANNOUNCE_DEBOUNCE_MS = 20
+/** Expiry is checked this many times per interval, so a peer goes within 3 intervals, not 4 */
+const EXPIRY_CHECKS_PER_INTERVAL = 8
 /** Replay protection remembers this many peers' last sequence numbers */
 const MAX_SEQ_MEMORY = 10_000
 
@@ -62,6 +65,7 @@ export class PresenceService implements Startable {
   private readonly decoded = new WeakMap<Uint8Array, Beacon>()
   private seq: number
   private timer?: ReturnType<typeof setInterval>
+  private expiryTimer?: ReturnType<typeof setInterval>
   private announceTimer?: ReturnType<typeof setTimeout>
   private running = false
   private lastSummary = new Map<string, string>()
@@ -83,6 +87,8 @@ export class PresenceService implements Startable {
     this.running = true
     this.timer = setInterval(() => { this.tick() }, this.intervalMs)
     this.timer.unref?.()
+    this.expiryTimer = setInterval(() => { this.expire() }, Math.max(10, Math.floor(this.intervalMs / EXPIRY_CHECKS_PER_INTERVAL)))
+    this.expiryTimer.unref?.()
     this.announce()
   }
 
@@ -90,6 +96,7 @@ export class PresenceService implements Startable {
     if (!this.running) return
     this.running = false
     clearInterval(this.timer)
+    clearInterval(this.expiryTimer)
     clearTimeout(this.announceTimer)
     // a last beacon saying we leave, so peers drop us at once instead of after 3 intervals
     await this.publish(true).catch(() => {})
@@ -149,7 +156,6 @@ export class PresenceService implements Startable {
 
   private tick (): void {
     void this.publish(false).catch(err => { this.log('publish failed: %s', errorMessage(err)) })
-    this.expire()
   }
 
   /** Drop peers silent for `expireIntervals` of their own interval */
@@ -179,12 +185,10 @@ export class PresenceService implements Startable {
   private readonly validate = async (propagationSource: PeerId, msg: Message): Promise<TopicValidatorResult> => {
     const source = propagationSource.toString()
     try {
-      if (msg.type !== 'signed') throw new GossipValidationError('reject', 'BEACON_UNSIGNED', 'gossip message is not signed')
-      const author = msg.from.toString()
-      if (this.init.isBlocked?.(author) === true || this.init.isBlocked?.(source) === true) {
-        throw new GossipValidationError('reject', 'PEER_BLOCKED', 'peer is blocked')
-      }
-      const beacon = await decodeBeacon(msg.data, author)
+      // gossip runs StrictNoSign: the beacon carries its own signature, checked here once
+      if (this.init.isBlocked?.(source) === true) throw new GossipValidationError('reject', 'PEER_BLOCKED', 'peer is blocked')
+      const beacon = await decodeBeacon(msg.data, undefined, verifyCached)
+      if (this.init.isBlocked?.(beacon.peerId) === true) throw new GossipValidationError('reject', 'PEER_BLOCKED', 'peer is blocked')
       if (beacon.peerId === this.libp2p.peerId.toString()) throw new GossipValidationError('ignore', 'BEACON_SELF', 'own beacon')
       checkBeaconFresh(beacon, this.now(), this.lastSeq.get(beacon.peerId))
       this.decoded.set(msg.data, beacon)

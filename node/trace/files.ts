@@ -57,25 +57,23 @@ export interface TraceFileEntry {
 }
 
 async function scanOnce (dir: string): Promise<TraceFileEntry[]> {
+  // readdir is no snapshot: a name renamed while it runs may be missed. It only tells how far
+  // the slots go; every slot up to there is stat'ed, and slots past it while files are found.
   const indexes = await traceIndexes(dir)
+  const last = indexes.length > 0 ? indexes[indexes.length - 1] : -1
   const newestFirst: TraceFileEntry[] = []
   const seen = new Set<string>()
   // Stat from the newest slot to the oldest, the direction files move in during a rotation:
   // a file that moves while we scan is then seen (perhaps twice, deduplicated), never skipped.
-  // Slots past the last name listed are probed too, for a file shifted there since.
-  const visit = async (index: number): Promise<boolean> => {
+  for (let index = 0; ; index++) {
     const entry = await statEntry(dir, index)
-    if (entry == null) return false
-    if (!seen.has(entry.id)) {
-      seen.add(entry.id)
-      newestFirst.push(entry)
+    if (entry == null) {
+      if (index > last) break
+      continue
     }
-    return true
-  }
-  for (const index of indexes) await visit(index)
-  const last = indexes.length > 0 ? indexes[indexes.length - 1] : -1
-  for (let index = last + 1; await visit(index); index++) {
-    // a file was shifted past the last name listed
+    if (seen.has(entry.id)) continue
+    seen.add(entry.id)
+    newestFirst.push(entry)
   }
   return newestFirst.reverse()
 }

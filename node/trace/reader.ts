@@ -174,18 +174,26 @@ export async function * readTrace (dir: string, options: ReadTraceOptions = {}):
     }
   }
 
+  /** a deleted file has no name left: retention removed it (and, before it, every older file) */
+  const isDeleted = async (file: OpenTraceFile): Promise<boolean> => (await file.handle.stat()).nlink === 0
+
   let current: OpenTraceFile | undefined
-  /** identity of the last file read to its end: the next one is the file after it */
-  let after: string | undefined
+  /** the last file read to its end, kept open until the next one is: the next is the file after it */
+  let previous: OpenTraceFile | undefined
   try {
     while (!aborted()) {
       if (current == null) {
         const entries = await listTraceEntries(dir)
         let candidates = entries
-        if (after !== undefined) {
-          // not found: it was deleted from the oldest end, so every file listed is newer
-          const at = entries.findIndex(entry => entry.id === after)
-          if (at !== -1) candidates = entries.slice(at + 1)
+        if (previous !== undefined) {
+          const at = entries.findIndex(entry => entry.id === previous?.id)
+          if (at !== -1) {
+            candidates = entries.slice(at + 1)
+          } else if (!await isDeleted(previous)) {
+            // still there but not listed: the listing raced some renames; look again
+            if (!await wait()) return result
+            continue
+          }
         }
         if (candidates.length === 0) {
           if (!follow || !await wait()) return result
@@ -193,32 +201,37 @@ export async function * readTrace (dir: string, options: ReadTraceOptions = {}):
         }
         current = await openEntry(candidates[0])
         if (current == null) continue
+        await previous?.handle.close()
+        previous = undefined
       }
 
       yield * readAvailable(current)
       if (aborted()) break
       const entries = await listTraceEntries(dir)
       const at = entries.findIndex(entry => entry.id === current?.id)
-      if (at !== -1 && at === entries.length - 1) {
-        // the newest file: wait for more, or end here
-        if (follow) {
-          if (!await wait()) return result
-          continue
-        }
-      } else {
-        // a newer file exists, so this one is complete: read what was written before it rotated
-        yield * readAvailable(current)
+      const newest = at !== -1 && at === entries.length - 1
+      if (newest && follow) {
+        // nothing after it yet: wait for more
+        if (!await wait()) return result
+        continue
       }
+      if (at === -1 && !await isDeleted(current)) {
+        // still there but not listed: the listing raced some renames; look again
+        if (!await wait()) return result
+        continue
+      }
+      // a newer file exists (or this one was deleted), so this one is complete: read what was
+      // written before it was rotated
+      if (!newest) yield * readAvailable(current)
       const last = finish(current)
       if (last !== undefined) yield last
-      after = current.id
-      const done = current
+      if (newest) return result
+      previous = current
       current = undefined
-      await done.handle.close()
-      if (!follow && at !== -1 && at === entries.length - 1) return result
     }
     return result
   } finally {
     await current?.handle.close().catch(() => {})
+    await previous?.handle.close().catch(() => {})
   }
 }

@@ -34,3 +34,50 @@ export const DEFAULT_TARGETS = {
 
 /** Longest `--worker` value accepted */
 export const MAX_SPEC_LENGTH = 2048
+
+/** A run whose backend sends no byte for this long fails with TIMEOUT (a model loading can take a minute) */
+export const IDLE_TIMEOUT_MS = 120_000
+/** Largest JSON or binary answer read from a backend in a run (4 images of ~16 MiB base64 each, with room) */
+export const MAX_ANSWER_BYTES = 96 * 1024 * 1024
+/** Longest NDJSON line or SSE event read from a stream (one image event of an agent fits) */
+export const MAX_STREAM_LINE_CHARS = 24 * 1024 * 1024
+/** A failed run makes the next probe happen after this, instead of waiting for the probe interval */
+export const RUN_FAILURE_PROBE_DELAY_MS = 0
+/** Time a best-effort request made while cancelling (A1111 `/interrupt`) has to answer */
+export const CANCEL_REQUEST_TIMEOUT_MS = 2000
+
+/** AUTOMATIC1111: how often `/sdapi/v1/progress` is polled while txt2img runs */
+export const SD_PROGRESS_POLL_MS = 250
+
+/** The Anthropic API version the claude adapter speaks (sent as `anthropic-version`) */
+export const ANTHROPIC_VERSION = '2023-06-01'
+/** `max_tokens` is required by the Messages API: used when the task sets no maxTokens */
+export const CLAUDE_DEFAULT_MAX_TOKENS = 4096
+/** Models listed per `GET /v1/models` page (the API's maximum) */
+export const CLAUDE_MODELS_PAGE_LIMIT = 1000
+/** Pages of `GET /v1/models` followed per probe, so a probe stays short */
+export const CLAUDE_MODELS_MAX_PAGES = 5
+/** Anthropic's temperature range is 0..1 (the realm's is 0..5) */
+export const CLAUDE_MAX_TEMPERATURE = 1
+
+/** OpenAI `/v1/audio/speech` voice when the task names none */
+export const OPENAI_DEFAULT_VOICE = 'alloy'
+
+/** Environment variables paid backends read their API key from */
+export const API_KEY_ENV_VARS = { claude: 'ANTHROPIC_API_KEY', hf: 'HF_TOKEN' } as const
+/** Rough characters per token, to estimate input tokens where a backend reports none (HF embeddings) */
+export const CHARS_PER_TOKEN_ESTIMATE = 4
+
+/**
+ * Defaults of the paid backends: a small daily cap (a key left in a config costs at most this a
+ * day) and list prices per million tokens (Claude Sonnet; HF providers vary, set your own).
+ */
+export const PAID_DEFAULTS = {
+  claude: { dailyCapUsd: 1, inputUsdPerMTok: 3, outputUsdPerMTok: 15, usdPerImage: 0 },
+  hf: { dailyCapUsd: 1, inputUsdPerMTok: 1, outputUsdPerMTok: 1, usdPerImage: 0.05 }
+} as const
+
+/** The contract id a realm agent names in `GET /health` (docs/agent-contract.md) */
+export const AGENT_CONTRACT = 'rentahal-agent/1'
+/** The model an agent serves when `agent=URL` names none and it has no `GET /models` */
+export const AGENT_DEFAULT_MODEL = 'agent'

@@ -39,3 +39,64 @@ export class ProbeTimeoutError extends RealmError {
     super('PROBE_TIMEOUT', `no answer within ${timeoutMs} ms`, { details: { timeoutMs } })
   }
 }
+
+/*
+ * Errors a run rejects with. Each code is one of TASK_ERROR_CODES (protocol/task.ts), so the
+ * queue and the task protocol pass it on as it is.
+ */
+
+/** The backend answered, but the run cannot succeed: HTTP error, malformed stream, connection cut after it answered */
+export class BackendError extends RealmError {
+  override name = 'BackendError'
+  constructor (message: string, details?: Record<string, unknown>) {
+    super('BACKEND_ERROR', message, { details })
+  }
+}
+
+/** The backend says the model does not exist */
+export class ModelNotFoundError extends RealmError {
+  override name = 'ModelNotFoundError'
+  constructor (model: string, message?: string) {
+    super('MODEL_NOT_FOUND', message ?? `model "${model}" not found`, { details: { model } })
+  }
+}
+
+/** The task was cancelled (its signal aborted); the backend request was closed */
+export class TaskCancelledError extends RealmError {
+  override name = 'TaskCancelledError'
+  constructor () {
+    super('CANCELLED', 'task cancelled')
+  }
+}
+
+/** The backend sent nothing for `idleTimeoutMs` */
+export class TaskTimeoutError extends RealmError {
+  override name = 'TaskTimeoutError'
+  constructor (idleTimeoutMs: number, partial = false) {
+    super('TIMEOUT', `the backend sent nothing for ${idleTimeoutMs} ms`, { details: { idleTimeoutMs, partial } })
+  }
+}
+
+/** A paid backend has spent its daily cap: no task starts before the next UTC day */
+export class SpendCapError extends RealmError {
+  override name = 'SpendCapError'
+  constructor (backend: string, capUsd: number, spentUsd: number) {
+    super('SPEND_CAP', `the ${backend} backend reached its daily spend cap of ${capUsd} USD`, { details: { backend, capUsd, spentUsd: Math.round(spentUsd * 1e6) / 1e6 } })
+  }
+}
+
+/** The task is not one this worker can run (kind not served, input that does not fit its schema) */
+export class InvalidTaskError extends RealmError {
+  override name = 'InvalidTaskError'
+  constructor (message: string, details?: Record<string, unknown>) {
+    super('INVALID_TASK', message, { details })
+  }
+}
+
+/** A run failed inside the node, not at the backend (a bug, or a throwing event listener) */
+export class WorkerInternalError extends RealmError {
+  override name = 'WorkerInternalError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('INTERNAL', message, options)
+  }
+}

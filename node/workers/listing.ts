@@ -3,6 +3,8 @@ import { logger } from '@libp2p/logger'
 import { ModelInfoSchema, TASK_KINDS } from '../../protocol/kinds.js'
 import type { ModelInfo, TaskKind } from '../../protocol/kinds.js'
 import { MAX_WORKER_MODELS } from '../../protocol/presence.js'
+import type { TaskOutput, TaskSpec } from '../../protocol/task.js'
+import type { RunSession } from './session.js'
 import type { Connection } from './spec.js'
 
 const log = logger('realm:workers')
@@ -22,6 +24,14 @@ export interface Lister {
 export interface ListerComponents {
   conn: Connection
   fetch: typeof fetch
+}
+
+/** A backend adapter: lists what the backend serves (probes) and runs tasks on it */
+export interface Adapter extends Lister {
+  /** the task kinds this backend can run at all; others are INVALID_TASK before any request */
+  readonly kinds: readonly TaskKind[]
+  /** runs one task through the session, which maps failures to the run's codes (session.ts) */
+  run (task: TaskSpec, session: RunSession): Promise<TaskOutput>
 }
 
 /**

@@ -1,16 +1,20 @@
 /**
  * Ollama adapter: models from `GET /api/tags`, loaded models and VRAM from `GET /api/ps`, context
- * size and capabilities from `POST /api/show` (once per model digest).
+ * size and capabilities from `POST /api/show` (once per model digest). Runs chat (`/api/chat`),
+ * generate (`/api/generate`), both streamed as NDJSON, and embed (`/api/embed`).
  * API: github.com/ollama/ollama docs/api.md
  */
 import { z } from 'zod'
 import { logger } from '@libp2p/logger'
 import type { ModelInfo, TaskKind } from '../../protocol/kinds.js'
+import type { TaskOptions, TaskOutput, TaskSpec, Usage } from '../../protocol/task.js'
 import { SHOW_LOOKUPS_PER_PROBE } from './constants.js'
-import { BackendResponseError } from './errors.js'
+import { BackendResponseError, ModelNotFoundError } from './errors.js'
 import { requestJson } from './http.js'
 import { finishModels, shortString } from './listing.js'
-import type { Lister, ListerComponents, Listing } from './listing.js'
+import type { Adapter, ListerComponents, Listing } from './listing.js'
+import { TextSink } from './session.js'
+import type { ErrorAnswer, RunSession } from './session.js'
 
 const log = logger('realm:workers:ollama')
 
@@ -102,11 +106,17 @@ export function ollamaKinds (name: string, details?: OllamaDetails, capabilities
 
 interface ShowInfo { context?: number, capabilities?: string[] }
 
-export class OllamaLister implements Lister {
+export class OllamaAdapter implements Adapter {
+  readonly kinds: readonly TaskKind[] = ['chat', 'generate', 'embed']
+
   /** `/api/show` results by model digest (or name when there is none): a model's file never changes under its digest */
   private readonly shown = new Map<string, ShowInfo>()
 
   constructor (private readonly components: ListerComponents) {}
+
+  async run (task: TaskSpec, session: RunSession): Promise<TaskOutput> {
+    return await runOllama(task, session)
+  }
 
   async list (signal: AbortSignal): Promise<Listing> {
     const { conn, fetch } = this.components
@@ -175,4 +185,105 @@ export class OllamaLister implements Lister {
       }
     }
   }
+}
+
+/** Ollama `options` from the task's (only those set) */
+export function ollamaOptions (options: TaskOptions | undefined): Record<string, unknown> | undefined {
+  if (options === undefined) return undefined
+  const out: Record<string, unknown> = {}
+  if (options.temperature !== undefined) out.temperature = options.temperature
+  if (options.topP !== undefined) out.top_p = options.topP
+  if (options.topK !== undefined) out.top_k = options.topK
+  if (options.maxTokens !== undefined) out.num_predict = options.maxTokens
+  // -1 is "random", which is what leaving the seed out means to Ollama
+  if (options.seed !== undefined && options.seed >= 0) out.seed = options.seed
+  if (options.stop !== undefined) out.stop = options.stop
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
+/** Ollama says `model 'x' not found` (404) for a model it does not have */
+function ollamaModelMissing (answer: ErrorAnswer): boolean {
+  return answer.status === 404 && /not found/i.test(answer.message)
+}
+
+const StreamLineSchema = z.looseObject({
+  error: z.string().optional(),
+  message: z.looseObject({ content: z.string().optional() }).optional(),
+  response: z.string().optional(),
+  done: z.boolean().optional(),
+  done_reason: z.string().optional(),
+  prompt_eval_count: z.number().int().nonnegative().optional(),
+  eval_count: z.number().int().nonnegative().optional()
+})
+
+const EmbedSchema = z.looseObject({
+  embeddings: z.array(z.array(z.number())),
+  prompt_eval_count: z.number().int().nonnegative().optional()
+})
+
+/** Runs one task on Ollama */
+async function runOllama (task: TaskSpec, session: RunSession): Promise<TaskOutput> {
+  const options = ollamaOptions(task.options)
+  const format = task.options?.json === true ? { format: 'json' } : {}
+  switch (task.kind) {
+    case 'chat': {
+      const messages = task.input.messages.map(m => ({
+        role: m.role,
+        content: m.content,
+        ...(m.images !== undefined && m.images.length > 0 ? { images: m.images } : {})
+      }))
+      return await streamOllama(session, task.model, '/api/chat', { model: task.model, messages, stream: true, ...format, ...(options !== undefined ? { options } : {}) })
+    }
+    case 'generate': {
+      const { prompt, system, images } = task.input
+      return await streamOllama(session, task.model, '/api/generate', {
+        model: task.model,
+        prompt,
+        ...(system !== undefined ? { system } : {}),
+        ...(images !== undefined && images.length > 0 ? { images } : {}),
+        stream: true,
+        ...format,
+        ...(options !== undefined ? { options } : {})
+      })
+    }
+    case 'embed': {
+      const res = await session.request('/api/embed', { json: { model: task.model, input: task.input.input } })
+      if (!res.ok) throw notOk(session, task.model, '/api/embed', await session.errorAnswer(res))
+      const parsed = EmbedSchema.safeParse(await session.json(res, '/api/embed'))
+      if (!parsed.success) throw session.backendError('/api/embed did not answer embeddings')
+      const promptTokens = parsed.data.prompt_eval_count
+      return {
+        embeddings: parsed.data.embeddings,
+        ...(promptTokens !== undefined ? { usage: { promptTokens, units: promptTokens } } : {})
+      }
+    }
+    default:
+      throw new Error(`unreachable: ${task.kind}`)
+  }
+}
+
+function notOk (session: RunSession, model: string, what: string, answer: ErrorAnswer): Error {
+  if (ollamaModelMissing(answer)) return new ModelNotFoundError(model, answer.message)
+  return session.httpError(what, answer)
+}
+
+/** `/api/chat` and `/api/generate` streamed: each line's content is a token, the last gives the usage */
+async function streamOllama (session: RunSession, model: string, path: string, body: unknown): Promise<TaskOutput> {
+  const res = await session.request(path, { json: body, accept: 'application/x-ndjson' })
+  if (!res.ok) throw notOk(session, model, path, await session.errorAnswer(res))
+  const sink = new TextSink(session)
+  for await (const value of session.ndjson(res, path)) {
+    const line = StreamLineSchema.safeParse(value)
+    if (!line.success) throw session.backendError(`${path} streamed an object that is not Ollama's`)
+    if (line.data.error !== undefined) throw session.backendError(`${path}: ${line.data.error}`)
+    sink.add(line.data.message?.content ?? line.data.response ?? '')
+    if (line.data.done === true) {
+      const usage: Usage = {}
+      if (line.data.prompt_eval_count !== undefined) usage.promptTokens = line.data.prompt_eval_count
+      if (line.data.eval_count !== undefined) usage.completionTokens = line.data.eval_count
+      usage.units = (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0)
+      return { text: sink.text, doneReason: line.data.done_reason ?? 'stop', usage }
+    }
+  }
+  throw session.backendError(`${path} stream ended before its final object`)
 }

@@ -1,19 +1,28 @@
 /**
  * One worker: probes its backend on a timer, benches it after consecutive failures (models
  * leave, probes continue with exponential backoff), brings it back on the first healthy probe.
+ * Runs tasks through its adapter; a run failure makes the next probe come early (probes alone
+ * bench). A paid backend checks its daily spend before a task and adds the task's cost after.
  */
 import { logger } from '@libp2p/logger'
 import type { Backend, ModelInfo } from '../../protocol/kinds.js'
-import { errorMessage } from '../../protocol/errors.js'
+import { RealmError, errorMessage } from '../../protocol/errors.js'
+import { TASK_ERROR_CODES, TaskSpecSchema } from '../../protocol/task.js'
+import type { TaskOutput, TaskSpec } from '../../protocol/task.js'
 import type { EventBus } from '../events/index.js'
 import {
-  BACKOFF_BASE_MS, BACKOFF_MAX_MS, BENCH_AFTER_FAILURES, LATENCY_EWMA_ALPHA, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS
+  BACKOFF_BASE_MS, BACKOFF_MAX_MS, BENCH_AFTER_FAILURES, IDLE_TIMEOUT_MS, LATENCY_EWMA_ALPHA, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS,
+  RUN_FAILURE_PROBE_DELAY_MS
 } from './constants.js'
-import { ProbeTimeoutError } from './errors.js'
+import { BackendError, InvalidTaskError, ProbeTimeoutError, TaskCancelledError, WorkerInternalError } from './errors.js'
 import { kindsOf } from './listing.js'
-import type { Lister, Listing } from './listing.js'
+import type { Adapter, Listing } from './listing.js'
+import { RunSession } from './session.js'
+import type { Connection } from './spec.js'
 import { redactText } from './spec.js'
-import type { Worker, WorkerInit, WorkerState, WorkerStatus } from './types.js'
+import { billableUsage, taskCost } from './spend.js'
+import type { Prices, SpendMeter } from './spend.js'
+import type { RunContext, Worker, WorkerInit, WorkerState, WorkerStatus } from './types.js'
 
 const log = logger('realm:workers')
 
@@ -27,16 +36,29 @@ export interface ProbingWorkerComponents {
   backend: Backend
   /** the target without credentials */
   target: string
-  lister: Lister
-  /** strings that must never appear in errors or events (credentials of the target) */
+  adapter: Adapter
+  /** how runs reach the backend (credentials in its headers) */
+  conn: Connection
+  /** strings that must never appear in errors or events (credentials of the target, API keys) */
   secrets: string[]
+  /** paid backends: the daily spend and the prices a task's cost is counted at */
+  spend?: { meter: SpendMeter, prices: Prices }
 }
+
+/** Codes after which the backend itself may be in trouble: the next probe comes early */
+const PROBE_AFTER: ReadonlySet<string> = new Set(['BACKEND_UNREACHABLE', 'BACKEND_ERROR', 'TIMEOUT'])
 
 export class ProbingWorker implements Worker {
   readonly id: string
   readonly backend: Backend
   private readonly target: string
-  private readonly lister: Lister
+  private readonly adapter: Adapter
+  private readonly conn: Connection
+  private readonly fetchFn: typeof fetch
+  private readonly idleTimeoutMs: number
+  private readonly spend?: { meter: SpendMeter, prices: Prices }
+  /** whether the last status handed to listeners was capped (a change is a models change) */
+  private notifiedCapped = false
   private readonly secrets: string[]
   private readonly probeIntervalMs: number
   private readonly probeTimeoutMs: number
@@ -69,7 +91,11 @@ export class ProbingWorker implements Worker {
     this.id = components.id
     this.backend = components.backend
     this.target = components.target
-    this.lister = components.lister
+    this.adapter = components.adapter
+    this.conn = components.conn
+    this.spend = components.spend
+    this.fetchFn = init.fetch ?? globalThis.fetch
+    this.idleTimeoutMs = init.idleTimeoutMs ?? IDLE_TIMEOUT_MS
     this.secrets = components.secrets.filter(s => s.length >= 3)
     this.probeIntervalMs = init.probeIntervalMs ?? PROBE_INTERVAL_MS
     this.probeTimeoutMs = init.probeTimeoutMs ?? PROBE_TIMEOUT_MS
@@ -97,13 +123,15 @@ export class ProbingWorker implements Worker {
   }
 
   status (): WorkerStatus {
+    // a capped paid worker serves nothing until the next UTC day, so it advertises nothing
+    const serving = this.state === 'ok' && this.spend?.meter.capped() !== true
     const status: WorkerStatus = {
       id: this.id,
       backend: this.backend,
       target: this.target,
       state: this.state,
-      models: this.state === 'ok' ? this.models.map(m => ({ ...m, kinds: [...m.kinds] })) : [],
-      kinds: this.state === 'ok' ? kindsOf(this.models) : [],
+      models: serving ? this.models.map(m => ({ ...m, kinds: [...m.kinds] })) : [],
+      kinds: serving ? kindsOf(this.models) : [],
       failures: this.failures
     }
     if (this.latencyMs !== undefined) status.latencyMs = this.latencyMs
@@ -112,7 +140,91 @@ export class ProbingWorker implements Worker {
     if (this.benchedUntil !== undefined) status.benchedUntil = this.benchedUntil
     if (this.lastProbe !== undefined) status.lastProbe = this.lastProbe
     if (this.lastError !== undefined) status.lastError = this.lastError
+    if (this.spend !== undefined) {
+      const { meter } = this.spend
+      status.spend = { day: meter.day(), usd: Math.round(meter.cachedUsd() * 1e6) / 1e6, capUsd: meter.capUsd, capped: meter.capped() }
+    }
     return status
+  }
+
+  async run (task: TaskSpec, ctx: RunContext): Promise<TaskOutput> {
+    const checked = TaskSpecSchema.safeParse(task)
+    if (!checked.success) {
+      const issue = checked.error.issues[0]
+      throw new InvalidTaskError(`invalid task: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim())
+    }
+    if (!this.adapter.kinds.includes(task.kind)) {
+      throw new InvalidTaskError(`the ${this.backend} backend does not run ${task.kind} tasks`, { kind: task.kind })
+    }
+    if (ctx.signal.aborted) throw new TaskCancelledError()
+    if (this.spend !== undefined) {
+      try {
+        await this.spend.meter.check()
+      } finally {
+        this.noticeCap()
+      }
+    }
+    const session = new RunSession({ conn: this.conn, fetch: this.fetchFn, signal: ctx.signal, emit: ctx.emit, idleTimeoutMs: this.idleTimeoutMs })
+    let output: TaskOutput
+    try {
+      output = await this.adapter.run(task, session)
+    } catch (err) {
+      const failure = session.stopped ?? this.runError(err)
+      session.close()
+      await session.settled()
+      if (PROBE_AFTER.has(failure.code)) this.probeSoon()
+      log('%s run %s failed: %s %s', this.id, task.id, failure.code, failure.message)
+      throw failure
+    }
+    session.close()
+    if (this.spend !== undefined) {
+      const cost = taskCost(billableUsage(task, output), output.images?.length ?? 0, this.spend.prices)
+      await this.spend.meter.record(cost).catch((err: unknown) => {
+        log.error('%s could not record %d USD of spend: %s', this.id, cost, this.redact(errorMessage(err)))
+      })
+      this.noticeCap()
+    }
+    return output
+  }
+
+  /** Any failure of a run as a RealmError with a task error code, credentials removed */
+  private runError (err: unknown): RealmError {
+    let out: RealmError
+    if (err instanceof RealmError && (TASK_ERROR_CODES as readonly string[]).includes(err.code)) {
+      out = err
+    } else if (err instanceof RealmError) {
+      // probe-side codes (BACKEND_BAD_RESPONSE, PROBE_TIMEOUT) mean the backend failed this run
+      out = new BackendError(err.message, { ...err.details, partial: false })
+    } else {
+      out = new WorkerInternalError(`worker failed: ${errorMessage(err)}`, { cause: err })
+    }
+    out.message = this.redact(out.message)
+    if (out.details !== undefined) {
+      const details = JSON.parse(this.redact(JSON.stringify(out.details))) as Record<string, unknown>
+      Object.assign(out.details, details)
+    }
+    return out
+  }
+
+  /** A failed run: probe soon, so a dead backend is benched by probes, not by one run */
+  private probeSoon (): void {
+    if (!this.running || this.inflight !== undefined) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = setTimeout(() => { void this.probe() }, RUN_FAILURE_PROBE_DELAY_MS)
+    this.timer.unref?.()
+  }
+
+  /** Tells listeners when the spend cap starts or stops hiding the models */
+  private noticeCap (): void {
+    const capped = this.spend?.meter.capped() === true
+    if (capped === this.notifiedCapped) return
+    this.notifiedCapped = capped
+    log('%s %s', this.id, capped ? 'reached its daily spend cap' : 'is below its daily spend cap again')
+    this.emit('worker.spend', { capped, ...this.status().spend })
+    if (this.state === 'ok') {
+      this.emit('worker.models', { models: this.status().models })
+      this.notify()
+    }
   }
 
   probe (): Promise<WorkerStatus> {
@@ -151,13 +263,18 @@ export class ProbingWorker implements Worker {
     const started = performance.now()
     try {
       const listing = await Promise.race([
-        this.lister.list(controller.signal),
+        this.adapter.list(controller.signal),
         // a lister that ignores its signal must not hold the probe past the timeout
         new Promise<never>((_resolve, reject) => {
           controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
         })
       ])
       this.healthy(listing, performance.now() - started)
+      // a new UTC day lifts the cap: the spend is read again and the models come back
+      if (this.spend !== undefined) {
+        await this.spend.meter.spentUsd().catch(() => {})
+        this.noticeCap()
+      }
     } catch (err) {
       if (err instanceof StoppedError) return this.status()
       this.failed(err)

@@ -155,7 +155,7 @@ describe('mesh: a hand-made peer sending bad beacons', function () {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
+      services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictNoSign' }) }
     })
     cleanup.add(async () => { await hostile.stop() })
     hostile.services.pubsub.subscribe(TOPIC_PRESENCE)

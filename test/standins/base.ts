@@ -27,6 +27,12 @@ export interface RecordedRequest {
   body: unknown
   /** ms since the epoch */
   time: number
+  /**
+   * how the exchange ended, once it has: `complete` (the whole answer was sent), `client-closed`
+   * (the client closed the connection first, e.g. a cancelled task), `cut` (the stand-in cut it:
+   * killMidStream, down, close). Undefined while it is open.
+   */
+  outcome?: 'complete' | 'client-closed' | 'cut'
 }
 
 /** One message of a generation request, whichever API it came through */
@@ -74,6 +80,8 @@ export interface RequestContext {
   body: unknown
   /** aborted when the client goes away or the stand-in closes */
   signal: AbortSignal
+  /** set when the stand-in itself cut the connection (see RecordedRequest.outcome) */
+  cut?: boolean
 }
 
 /**
@@ -153,6 +161,8 @@ export abstract class Standin {
   private closed = false
   private listening = false
   private readonly lifetime = new AbortController()
+  /** exchanges not finished yet, so a `down` or `close` can mark them cut */
+  private readonly live = new Set<RequestContext>()
 
   constructor (init: StandinInit = {}) {
     this.host = init.host ?? '127.0.0.1'
@@ -293,9 +303,15 @@ export abstract class Standin {
     }
     if (ctx.signal.aborted) throw new StreamStopped('client gone')
     if (this.killAfter !== null && index >= this.killAfter) {
-      ctx.res.destroy()
+      this.cut(ctx)
       throw new StreamStopped('killed mid-stream')
     }
+  }
+
+  /** destroys the connection of an exchange, recording that the stand-in did it */
+  protected cut (ctx: RequestContext): void {
+    ctx.cut = true
+    ctx.res.destroy()
   }
 
   /**
@@ -338,6 +354,7 @@ export abstract class Standin {
     if (!this.listening) return
     this.listening = false
     const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
+    for (const ctx of this.live) ctx.cut = true
     for (const socket of this.sockets) socket.destroy()
     this.sockets.clear()
     await closed
@@ -374,7 +391,17 @@ export abstract class Standin {
       signal: controller.signal
     }
     ctx.body = await this.parseBody(raw, req)
-    this.requests.push({ method: ctx.method, path: ctx.path, query, headers: req.headers, body: ctx.body, time: Date.now() })
+    const record: RecordedRequest = { method: ctx.method, path: ctx.path, query, headers: req.headers, body: ctx.body, time: Date.now() }
+    this.requests.push(record)
+    const ended = (): void => {
+      this.live.delete(ctx)
+      record.outcome = res.writableFinished ? 'complete' : ctx.cut === true ? 'cut' : 'client-closed'
+    }
+    if (res.closed) ended()
+    else {
+      this.live.add(ctx)
+      res.on('close', ended)
+    }
 
     try {
       if (this.mode === 'hang') return // accept and never answer; close() destroys the socket

@@ -379,7 +379,7 @@ export class OllamaStandin extends Standin {
 
     if (!stream) {
       if (this.killsBefore(tokens.length)) {
-        ctx.res.destroy()
+        this.cut(ctx)
         return
       }
       this.sendJson(ctx, 200, final(tokens.join('')))

@@ -5,9 +5,14 @@
  * Fixtures: test/fixtures/openai/.
  */
 import type { IncomingMessage } from 'node:http'
-import { DEFAULT_REPLY, Standin, embeddingFor, splitTokens } from './base.js'
+import { DEFAULT_REPLY, Standin, embeddingFor, hash32, splitTokens } from './base.js'
 import type { GenerationRequest, ReplyFn, RequestContext, StandinInit, StandinMessage } from './base.js'
-import { silentMp3, speechDurationMs, tonePcm, wavDurationSeconds, wavFromPcm, PCM_SAMPLE_RATE } from './media.js'
+import { silentMp3, solidPng, speechDurationMs, tonePcm, wavDurationSeconds, wavFromPcm, PCM_SAMPLE_RATE } from './media.js'
+
+/** Side of the images `/v1/images/generations` makes when no size is asked (dall-e-2's smallest) */
+const DEFAULT_IMAGE_SIDE_PX = 256
+/** Largest side the stand-in draws (the API's largest is 1792) */
+const MAX_IMAGE_SIDE_PX = 1792
 
 /** Default answer of `/v1/audio/transcriptions` */
 export const DEFAULT_TRANSCRIPT = 'Hello from the stand-in transcriber.'
@@ -133,6 +138,9 @@ export class OpenAIStandin extends Standin {
       case 'POST /v1/audio/speech':
         this.speech(ctx)
         return true
+      case 'POST /v1/images/generations':
+        this.images(ctx)
+        return true
     }
     if (ctx.method === 'GET' && ctx.path.startsWith('/v1/models/')) {
       const id = decodeURIComponent(ctx.path.slice('/v1/models/'.length))
@@ -154,11 +162,11 @@ export class OpenAIStandin extends Standin {
     }
   }
 
-  private invalid (ctx: RequestContext, message: string, param: string | null, code: string | null = null): void {
+  protected invalid (ctx: RequestContext, message: string, param: string | null, code: string | null = null): void {
     this.sendJson(ctx, 400, { error: { message, type: 'invalid_request_error', param, code } })
   }
 
-  private modelNotFound (ctx: RequestContext, id: string): void {
+  protected modelNotFound (ctx: RequestContext, id: string): void {
     this.sendJson(ctx, 404, { error: { message: `The model \`${id}\` does not exist or you do not have access to it.`, type: 'invalid_request_error', param: null, code: 'model_not_found' } })
   }
 
@@ -167,7 +175,7 @@ export class OpenAIStandin extends Standin {
   }
 
   /** the JSON body's object, or a 400 as OpenAI answers */
-  private jsonBody (ctx: RequestContext): Record<string, any> | undefined {
+  protected jsonBody (ctx: RequestContext): Record<string, any> | undefined {
     const body = ctx.body
     if (typeof body !== 'object' || body === null || Array.isArray(body) || 'files' in body) {
       this.invalid(ctx, 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)', null)
@@ -177,7 +185,7 @@ export class OpenAIStandin extends Standin {
   }
 
   /** checks `model`: a 400 when missing, a 404 when unknown (strictModels) */
-  private checkModel (ctx: RequestContext, model: unknown): model is string {
+  protected checkModel (ctx: RequestContext, model: unknown): model is string {
     if (typeof model !== 'string' || model === '') {
       this.invalid(ctx, 'you must provide a model parameter', null)
       return false
@@ -189,7 +197,7 @@ export class OpenAIStandin extends Standin {
     return true
   }
 
-  private async chat (ctx: RequestContext): Promise<void> {
+  protected async chat (ctx: RequestContext): Promise<void> {
     const body = this.jsonBody(ctx)
     if (body === undefined || !this.checkModel(ctx, body.model)) return
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
@@ -220,7 +228,7 @@ export class OpenAIStandin extends Standin {
 
     if (body.stream !== true) {
       if (this.killsBefore(tokens.length)) {
-        ctx.res.destroy()
+        this.cut(ctx)
         return
       }
       this.sendJson(ctx, 200, {
@@ -376,11 +384,74 @@ export class OpenAIStandin extends Standin {
     ctx.res.writeHead(200, { 'Content-Type': type, 'Content-Length': audio.length })
     if (this.killPoint !== null) {
       // audio has no tokens: any kill point cuts the body half way
-      ctx.res.write(audio.subarray(0, audio.length >> 1), () => ctx.res.destroy())
+      ctx.res.write(audio.subarray(0, audio.length >> 1), () => { this.cut(ctx) })
       return
     }
     ctx.res.end(audio)
   }
+
+  /**
+   * `/v1/images/generations`: `n` solid-colour PNGs of `size`, as `b64_json` (the stand-in does
+   * not host files, so `response_format: "url"` is refused)
+   */
+  private images (ctx: RequestContext): void {
+    const body = this.jsonBody(ctx)
+    if (body === undefined || !this.checkModel(ctx, body.model)) return
+    if (typeof body.prompt !== 'string' || body.prompt === '') {
+      this.invalid(ctx, "Missing required parameter: 'prompt'.", 'prompt', 'missing_required_parameter')
+      return
+    }
+    const gptImage = String(body.model).startsWith('gpt-image')
+    const format = body.response_format ?? (gptImage ? 'b64_json' : 'url')
+    if (gptImage && body.response_format !== undefined) {
+      this.invalid(ctx, "Unknown parameter: 'response_format'.", 'response_format', 'unknown_parameter')
+      return
+    }
+    if (format !== 'b64_json') {
+      this.invalid(ctx, `Unsupported response_format '${String(format)}' (stand-in answers b64_json).`, 'response_format', 'unsupported_value')
+      return
+    }
+    const n = body.n ?? 1
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 10) {
+      this.invalid(ctx, `Invalid 'n': integer between 1 and 10 expected.`, 'n', 'invalid_value')
+      return
+    }
+    let width = DEFAULT_IMAGE_SIDE_PX
+    let height = DEFAULT_IMAGE_SIDE_PX
+    if (body.size !== undefined && body.size !== 'auto') {
+      const m = /^(\d+)x(\d+)$/.exec(String(body.size))
+      if (m === null || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[1]) > MAX_IMAGE_SIDE_PX || Number(m[2]) > MAX_IMAGE_SIDE_PX) {
+        this.invalid(ctx, `Invalid value for 'size': '${String(body.size)}'.`, 'size', 'invalid_value')
+        return
+      }
+      width = Number(m[1])
+      height = Number(m[2])
+    }
+    // dall-e-3 rewrites prompts and says how (`revised_prompt`); the others do not
+    const data = Array.from({ length: n }, (_, i) => ({
+      b64_json: solidPng(width, height, promptColour(body.prompt, i)).toString('base64'),
+      ...(String(body.model).startsWith('dall-e-3') ? { revised_prompt: body.prompt } : {})
+    }))
+    const answer: Record<string, unknown> = { created: Math.floor(Date.now() / 1000), data }
+    if (gptImage) {
+      const input = Math.max(1, splitTokens(body.prompt).length)
+      answer.usage = { total_tokens: input + 50 * n, input_tokens: input, output_tokens: 50 * n, input_tokens_details: { text_tokens: input, image_tokens: 0 } }
+    }
+    if (this.killPoint !== null) {
+      // an answer without tokens: any kill point cuts it half way
+      const text = JSON.stringify(answer)
+      ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) })
+      ctx.res.write(text.slice(0, text.length >> 1), () => { this.cut(ctx) })
+      return
+    }
+    this.sendJson(ctx, 200, answer)
+  }
+}
+
+/** The colour of a generated image: from its prompt and index, so answers are deterministic */
+function promptColour (prompt: string, index: number): [number, number, number] {
+  const h = hash32(`${prompt}#${index}`)
+  return [h & 255, (h >>> 8) & 255, (h >>> 16) & 255]
 }
 
 function toMessage (msg: any): StandinMessage {

@@ -9,13 +9,16 @@ import { fileURLToPath } from 'node:url'
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url))
 
+/** The APIs with fixtures, one folder each under test/fixtures/ */
+export type FixtureApi = 'ollama' | 'openai' | 'a1111' | 'anthropic' | 'hf' | 'agent'
+
 /** A fixture file as text */
-export function fixtureText (api: 'ollama' | 'openai' | 'a1111', file: string): string {
+export function fixtureText (api: FixtureApi, file: string): string {
   return readFileSync(`${FIXTURES_DIR}${api}/${file}`, 'utf8')
 }
 
 /** A JSON fixture */
-export function fixtureJson (api: 'ollama' | 'openai' | 'a1111', file: string): any {
+export function fixtureJson (api: FixtureApi, file: string): any {
   return JSON.parse(fixtureText(api, file))
 }
 
@@ -153,5 +156,34 @@ export function parseSse (text: string): unknown[] {
     } catch {
       throw new AssertionError({ message: `SSE event ${i + 1} is not JSON: ${event.slice(0, 80)}` })
     }
+  })
+}
+
+/** One event of a named-event SSE stream (Anthropic's) */
+export interface NamedSseEvent {
+  event: string
+  data: any
+}
+
+/**
+ * Splits an SSE stream of named events, asserting Anthropic's framing: each event is
+ * `event: <name>\ndata: <json>\n\n` and its JSON carries the same name in `type`.
+ */
+export function parseNamedSse (text: string): NamedSseEvent[] {
+  if (!text.endsWith('\n\n')) throw new AssertionError({ message: 'SSE stream must end with a blank line' })
+  return text.slice(0, -2).split('\n\n').map((block, i) => {
+    const lines = block.split('\n')
+    if (lines.length !== 2 || !lines[0].startsWith('event: ') || !lines[1].startsWith('data: ')) {
+      throw new AssertionError({ message: `SSE event ${i + 1} is not "event: …" then "data: …": ${block.slice(0, 80)}` })
+    }
+    const event = lines[0].slice('event: '.length)
+    let data: any
+    try {
+      data = JSON.parse(lines[1].slice('data: '.length))
+    } catch {
+      throw new AssertionError({ message: `SSE event ${i + 1} data is not JSON: ${lines[1].slice(0, 80)}` })
+    }
+    if (data?.type !== event) throw new AssertionError({ message: `SSE event ${i + 1}: event ${event} but data.type ${String(data?.type)}` })
+    return { event, data }
   })
 }

@@ -96,7 +96,7 @@ describe('presence beacon codec', () => {
     await expectReject(decodeBeacon(tamper(good, b => { b.workers[0].backend = 'mystery' })), 'BEACON_INVALID')
     await expectReject(decodeBeacon(tamper(good, b => { b.extra = true })), 'BEACON_INVALID')
     await expectReject(decodeBeacon(tamper(good, b => { delete b.health })), 'BEACON_INVALID')
-    await expectReject(decodeBeacon(tamper(good, b => { b.workers[0].models[0].name = 'has space' })), 'BEACON_INVALID')
+    await expectReject(decodeBeacon(tamper(good, b => { b.workers[0].models[0].name = 'bell\u0007' })), 'BEACON_INVALID')
     await expectReject(decodeBeacon(tamper(good, b => { b.peerId = '0OIl' })), 'BEACON_INVALID')
   })
 

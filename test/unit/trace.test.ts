@@ -146,6 +146,33 @@ describe('trace log', () => {
     assert.deepEqual(seen, range(0, total))
   })
 
+  it('follows a writer that writes every event as it comes, through many rotations', async () => {
+    // one write per event: the follower often sits at the end of a file that is about to rotate
+    const log = open({ maxBytes: 1024, maxFiles: 1000 })
+    await log.start()
+    const controller = new AbortController()
+    const seen: number[] = []
+    const total = 800
+    const following = (async () => {
+      for await (const event of readTrace(dir, { follow: true, signal: controller.signal, pollMs: 1 })) {
+        seen.push(event.seq as number)
+        if (seen.length >= total) break
+      }
+    })()
+    const timer = setTimeout(() => { controller.abort() }, FOLLOW_DEADLINE_MS)
+    try {
+      for (let seq = 0; seq < total; seq++) {
+        log.append(tick(seq))
+        await log.flush()
+      }
+      await following
+    } finally {
+      clearTimeout(timer)
+      controller.abort()
+    }
+    assert.deepEqual(seen, range(0, total))
+  })
+
   it('follows from an empty folder and stops when the signal aborts', async () => {
     const controller = new AbortController()
     const seen: RealmEvent[] = []

@@ -4,7 +4,7 @@ import type { Server } from 'node:http'
 import { createEventBus } from '../../node/events/index.js'
 import type { RealmEvent } from '../../node/events/index.js'
 import {
-  InvalidWorkerSpecError, UnsupportedBackendError, createWorker, detectWorkers, isEmbeddingModel, isVisionModel,
+  InvalidWorkerSpecError, UnsupportedBackendError, connectionOf, createWorker, detectWorkers, hfKinds, isEmbeddingModel, isVisionModel,
   openaiKinds, parseWorkerSpec, redactTarget, workerId
 } from '../../node/workers/index.js'
 import type { Worker, WorkerInit, WorkerStatus } from '../../node/workers/index.js'
@@ -45,6 +45,35 @@ describe('workers', function () {
       assert.deepEqual(parseWorkerSpec('tts=espeak-ng'), { backend: 'tts', target: 'espeak-ng' })
       assert.deepEqual(parseWorkerSpec('tts=https://tts.example'), { backend: 'tts', target: 'https://tts.example' })
       assert.deepEqual(parseWorkerSpec('openai=https://:sk-abc@api.example.com'), { backend: 'openai', target: 'https://:sk-abc@api.example.com' })
+    })
+
+    it('parses models and their kinds in the fragment of hf and agent specs', () => {
+      assert.deepEqual(parseWorkerSpec('hf=https://router.huggingface.co#meta-llama/Llama-3.1-8B-Instruct,embed=BAAI/bge-small-en-v1.5,chat+vision=Qwen/Qwen2.5-VL-7B-Instruct'), {
+        backend: 'hf',
+        target: 'https://router.huggingface.co',
+        models: [
+          { name: 'meta-llama/Llama-3.1-8B-Instruct' },
+          { name: 'BAAI/bge-small-en-v1.5', kinds: ['embed'] },
+          { name: 'Qwen/Qwen2.5-VL-7B-Instruct', kinds: ['chat', 'generate'], vision: true }
+        ]
+      })
+      assert.deepEqual(parseWorkerSpec('hf'), { backend: 'hf', target: 'https://router.huggingface.co' })
+      assert.deepEqual(parseWorkerSpec('agent=http://h:9100#imagine=sd-agent'), { backend: 'agent', target: 'http://h:9100', model: 'sd-agent', kinds: ['imagine'] })
+      assert.deepEqual(parseWorkerSpec('agent=http://h#vision=llava'), { backend: 'agent', target: 'http://h', model: 'llava', kinds: ['chat', 'generate'], vision: true })
+      assert.deepEqual(parseWorkerSpec('agent=http://h#my=agent'), { backend: 'agent', target: 'http://h', model: 'my=agent' }, 'a prefix that is not kinds is part of the name')
+      assert.notEqual(workerId(parseWorkerSpec('hf=https://h#a,b')), workerId(parseWorkerSpec('hf=https://h#a')))
+      assert.throws(() => parseWorkerSpec('hf=https://h#ok,bad\u0007name'), /not a model name/)
+      assert.deepEqual(hfKinds('BAAI/bge-small-en-v1.5'), ['embed'])
+      assert.deepEqual(hfKinds('black-forest-labs/FLUX.1-dev'), ['imagine'])
+      assert.deepEqual(hfKinds('meta-llama/Llama-3.1-8B-Instruct'), ['chat', 'generate'])
+    })
+
+    it('connectionOf: claude keys go in x-api-key with anthropic-version, hf and openai keys are Bearer, others Basic', () => {
+      assert.deepEqual(connectionOf(parseWorkerSpec('claude=https://:sk-ant-1@api.anthropic.com')).headers, { 'anthropic-version': '2023-06-01', 'x-api-key': 'sk-ant-1' })
+      assert.deepEqual(connectionOf(parseWorkerSpec('claude'), 'sk-ant-env').headers, { 'anthropic-version': '2023-06-01', 'x-api-key': 'sk-ant-env' })
+      assert.deepEqual(connectionOf(parseWorkerSpec('hf=https://:hf_1@router.huggingface.co#m')).headers, { authorization: 'Bearer hf_1' })
+      assert.deepEqual(connectionOf(parseWorkerSpec('openai=https://user@api.example.com'), 'ignored').headers, { authorization: 'Bearer user' })
+      assert.deepEqual(connectionOf(parseWorkerSpec('agent=http://u:p@h#m')).headers, { authorization: 'Basic ' + Buffer.from('u:p').toString('base64') })
     })
 
     const invalid: Array<[string, RegExp]> = [
@@ -103,7 +132,7 @@ describe('workers', function () {
     })
 
     it('createWorker refuses the backends not attached yet with UNSUPPORTED_BACKEND', () => {
-      for (const spec of ['claude', 'hf', 'agent=http://h#m', 'stt=pocketsphinx', 'tts=http://127.0.0.1:1']) {
+      for (const spec of ['stt=pocketsphinx', 'tts=http://127.0.0.1:1']) {
         assert.throws(() => createWorker(parseWorkerSpec(spec)), (err: any) => {
           assert.ok(err instanceof UnsupportedBackendError)
           assert.equal(err.code, 'UNSUPPORTED_BACKEND')
@@ -314,7 +343,8 @@ describe('workers', function () {
       await ollama.setMode('hang')
       const worker = createWorker({ backend: 'ollama', target: ollama.url }, { ...FAST, probeTimeoutMs: 60_000 })
       const started = worker.start()
-      await waitFor('the probe to reach the backend', () => ollama.requests.length > 0)
+      // a probe sends /api/ps and /api/tags together: both must have arrived before counting
+      await waitFor('the probe to reach the backend', () => ollama.requests.length >= 2)
       await worker.stop()
       await started
       const count = ollama.requests.length

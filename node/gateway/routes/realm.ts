@@ -1,6 +1,7 @@
 /** Realm routes: status, peers, models (DESIGN.md external contract) */
 import { Router } from '@koa/router'
 import type { GatewayComponents } from '../types.js'
+import { taskRoutes } from './tasks.js'
 
 export function realmRoutes (c: GatewayComponents): Router {
   const router = new Router({ prefix: '/realm' })
@@ -58,6 +59,9 @@ export function realmRoutes (c: GatewayComponents): Router {
       }))
     }
   })
+
+  const tasks = taskRoutes(c)
+  router.use(tasks.routes(), tasks.allowedMethods())
 
   return router
 }
