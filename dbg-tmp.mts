@@ -5,7 +5,8 @@ const wav = execFileSync('espeak-ng', ['--stdout', text])
 const pcm = execFileSync('sox', ['-t', 'wav', '-', '-t', 'raw', '-r', '16000', '-c', '1', '-b', '16', '-e', 'signed-integer', '-', 'pad', '1', '2'], { input: wav })
 const s = await createSpeechSession({ phrases: process.argv[3] === 'free' ? [] : ['what is the realm', 'hello there how are you'] })
 s.on(e => console.log('session', JSON.stringify(e)))
-;(s as any).finishUtterance = ((orig) => function (this: any) { console.log('utterance', this.utterance?.start / 32000, this.utterance?.frames.length * 0.02); return orig.call(this) })((s as any).finishUtterance)
+
 for (let i = 0; i < pcm.length; i += 3200) s.push(pcm.subarray(i, i + 3200))
 await s.end()
 console.log('state', s.state)
+import { writeFileSync } from 'node:fs'

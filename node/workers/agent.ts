@@ -15,7 +15,7 @@ import type { ModelInfo, TaskKind } from '../../protocol/kinds.js'
 import { MediaSchema, TASK_ERROR_CODES, TaskOutputSchema } from '../../protocol/task.js'
 import type { ChatMessage, Media, TaskOutput, TaskSpec, WorkerEvent } from '../../protocol/task.js'
 import { bytesToBase64 } from '../../protocol/bytes.js'
-import { AGENT_CONTRACT, AGENT_DEFAULT_MODEL } from './constants.js'
+import { AGENT_CONTRACT, AGENT_DEFAULT_MODEL, MAX_ERROR_MESSAGE_CHARS } from './constants.js'
 import { BackendResponseError, InvalidTaskError, ModelNotFoundError } from './errors.js'
 import { requestJson } from './http.js'
 import { finishModels } from './listing.js'
@@ -26,6 +26,11 @@ import type { ErrorAnswer, RunSession } from './session.js'
 
 /** Which contract an agent speaks */
 export type AgentContract = 'realm' | 'legacy'
+
+/** Longest progress message an agent may stream */
+const MAX_PROGRESS_MESSAGE_CHARS = 500
+/** Longest error code an agent may name (the realm's are under 32) */
+const MAX_ERROR_CODE_CHARS = 64
 
 /** Kinds the original worker contract has a `type` for: chat (and vision), imagine */
 const LEGACY_KINDS: readonly TaskKind[] = ['chat', 'generate', 'imagine']
@@ -45,14 +50,14 @@ const ModelsSchema = z.union([z.array(AgentModelSchema), z.looseObject({ models:
 
 const WorkerEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('token'), text: z.string() }),
-  z.object({ type: z.literal('progress'), fraction: z.number().min(0).max(1), step: z.number().int().nonnegative().optional(), steps: z.number().int().nonnegative().optional(), message: z.string().max(500).optional() }),
+  z.object({ type: z.literal('progress'), fraction: z.number().min(0).max(1), step: z.number().int().nonnegative().optional(), steps: z.number().int().nonnegative().optional(), message: z.string().max(MAX_PROGRESS_MESSAGE_CHARS).optional() }),
   z.object({ type: z.literal('image'), image: MediaSchema }),
   z.object({ type: z.literal('audio'), audio: MediaSchema })
 ])
 const StreamLineSchema = z.union([
   WorkerEventSchema,
   z.object({ type: z.literal('done'), output: TaskOutputSchema }),
-  z.object({ type: z.literal('error'), code: z.string().max(64).optional(), message: z.string().max(2000).optional() })
+  z.object({ type: z.literal('error'), code: z.string().max(MAX_ERROR_CODE_CHARS).optional(), message: z.string().max(MAX_ERROR_MESSAGE_CHARS * 4).transform(m => m.slice(0, MAX_ERROR_MESSAGE_CHARS)).optional() })
 ])
 
 const PredictSchema = z.looseObject({ response: z.string() })

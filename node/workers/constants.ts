@@ -46,6 +46,13 @@ export const RUN_FAILURE_PROBE_DELAY_MS = 0
 /** Time a best-effort request made while cancelling (A1111 `/interrupt`) has to answer */
 export const CANCEL_REQUEST_TIMEOUT_MS = 2000
 
+/** Largest error answer read from a backend (its message is all that is kept) */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024
+/** Longest backend error message repeated in a run's error */
+export const MAX_ERROR_MESSAGE_CHARS = 500
+/** Spend is shown rounded to a millionth of a USD */
+export const USD_ROUNDING = 1e6
+
 /** AUTOMATIC1111: how often `/sdapi/v1/progress` is polled while txt2img runs */
 export const SD_PROGRESS_POLL_MS = 250
 

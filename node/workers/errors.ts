@@ -1,4 +1,5 @@
 import { RealmError } from '../../protocol/errors.js'
+import { USD_ROUNDING } from './constants.js'
 
 /** A `--worker BACKEND=TARGET` value that cannot be used; the message is one line */
 export class InvalidWorkerSpecError extends RealmError {
@@ -81,7 +82,7 @@ export class TaskTimeoutError extends RealmError {
 export class SpendCapError extends RealmError {
   override name = 'SpendCapError'
   constructor (backend: string, capUsd: number, spentUsd: number) {
-    super('SPEND_CAP', `the ${backend} backend reached its daily spend cap of ${capUsd} USD`, { details: { backend, capUsd, spentUsd: Math.round(spentUsd * 1e6) / 1e6 } })
+    super('SPEND_CAP', `the ${backend} backend reached its daily spend cap of ${capUsd} USD`, { details: { backend, capUsd, spentUsd: Math.round(spentUsd * USD_ROUNDING) / USD_ROUNDING } })
   }
 }
 

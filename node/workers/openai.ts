@@ -10,7 +10,7 @@ import type { ModelInfo, TaskKind } from '../../protocol/kinds.js'
 import { MAX_BASE64_CHARS } from '../../protocol/task.js'
 import type { ChatMessage, Media, TaskOptions, TaskOutput, TaskSpec, Usage } from '../../protocol/task.js'
 import { bytesToBase64 } from '../../protocol/bytes.js'
-import { OPENAI_DEFAULT_VOICE } from './constants.js'
+import { MAX_ERROR_MESSAGE_CHARS, OPENAI_DEFAULT_VOICE } from './constants.js'
 import { BackendResponseError, ModelNotFoundError } from './errors.js'
 import { requestJson } from './http.js'
 import { finishModels } from './listing.js'
@@ -192,7 +192,7 @@ export async function streamChatCompletions (session: RunSession, init: ChatStre
     if (!chunk.success) throw session.backendError(`${init.path} streamed a chunk that is not a chat completion chunk`)
     if (chunk.data.error !== undefined && chunk.data.error !== null) {
       const error = chunk.data.error as { message?: unknown }
-      throw session.backendError(`${init.path}: ${typeof error.message === 'string' ? error.message : JSON.stringify(error).slice(0, 200)}`)
+      throw session.backendError(`${init.path}: ${typeof error.message === 'string' ? error.message : JSON.stringify(error).slice(0, MAX_ERROR_MESSAGE_CHARS)}`)
     }
     for (const choice of chunk.data.choices ?? []) {
       if ((choice.index ?? 0) !== 0) continue

@@ -13,7 +13,7 @@ import { logger } from '@libp2p/logger'
 import { RealmError, errorMessage } from '../../protocol/errors.js'
 import { MAX_TEXT_CHARS } from '../../protocol/task.js'
 import type { WorkerEvent } from '../../protocol/task.js'
-import { CANCEL_REQUEST_TIMEOUT_MS, MAX_ANSWER_BYTES, MAX_STREAM_LINE_CHARS } from './constants.js'
+import { CANCEL_REQUEST_TIMEOUT_MS, MAX_ANSWER_BYTES, MAX_ERROR_BODY_BYTES, MAX_ERROR_MESSAGE_CHARS, MAX_STREAM_LINE_CHARS } from './constants.js'
 import { BackendError, BackendUnreachableError, TaskCancelledError, TaskTimeoutError } from './errors.js'
 import type { Connection } from './spec.js'
 
@@ -346,7 +346,7 @@ export class RunSession {
   async errorAnswer (res: Response): Promise<ErrorAnswer> {
     let text = ''
     try {
-      text = (await this.bytes(res, 64 * 1024)).toString('utf8')
+      text = (await this.bytes(res, MAX_ERROR_BODY_BYTES)).toString('utf8')
     } catch (err) {
       const stopped = this.stopped
       if (stopped !== undefined) throw stopped
@@ -357,7 +357,8 @@ export class RunSession {
     try {
       body = JSON.parse(text)
     } catch {
-      if (text.trim() !== '' && text.length < 300 && !/^\s*</.test(text)) answer.message = text.trim()
+      // a short plain-text answer is its own message; an HTML error page is not
+      if (text.trim() !== '' && text.length <= MAX_ERROR_MESSAGE_CHARS && !/^\s*</.test(text)) answer.message = text.trim()
       return answer
     }
     const error = body?.error
@@ -376,7 +377,7 @@ export class RunSession {
     } else if (typeof body?.message === 'string') {
       answer.message = body.message
     }
-    answer.message = answer.message.slice(0, 500)
+    answer.message = answer.message.slice(0, MAX_ERROR_MESSAGE_CHARS)
     return answer
   }
 

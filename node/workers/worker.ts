@@ -12,7 +12,7 @@ import type { TaskOutput, TaskSpec } from '../../protocol/task.js'
 import type { EventBus } from '../events/index.js'
 import {
   BACKOFF_BASE_MS, BACKOFF_MAX_MS, BENCH_AFTER_FAILURES, IDLE_TIMEOUT_MS, LATENCY_EWMA_ALPHA, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS,
-  RUN_FAILURE_PROBE_DELAY_MS
+  RUN_FAILURE_PROBE_DELAY_MS, USD_ROUNDING
 } from './constants.js'
 import { BackendError, InvalidTaskError, ProbeTimeoutError, TaskCancelledError, WorkerInternalError } from './errors.js'
 import { kindsOf } from './listing.js'
@@ -142,7 +142,7 @@ export class ProbingWorker implements Worker {
     if (this.lastError !== undefined) status.lastError = this.lastError
     if (this.spend !== undefined) {
       const { meter } = this.spend
-      status.spend = { day: meter.day(), usd: Math.round(meter.cachedUsd() * 1e6) / 1e6, capUsd: meter.capUsd, capped: meter.capped() }
+      status.spend = { day: meter.day(), usd: Math.round(meter.cachedUsd() * USD_ROUNDING) / USD_ROUNDING, capUsd: meter.capUsd, capped: meter.capped() }
     }
     return status
   }

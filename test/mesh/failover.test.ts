@@ -1,0 +1,127 @@
+/**
+ * Failover: the worker's backend dies, or the worker's node is SIGKILLed, before the first token
+ * and mid-stream. Before the first token the answer arrives complete from the other worker with
+ * nothing shown; mid-stream the realm API shows exactly one `restarted` event, then the complete
+ * answer. Nothing hangs.
+ */
+import assert from 'node:assert/strict'
+import { Cleanup, addrOf, startTestNode, tempDir } from '../helpers/nodes.js'
+import { waitFor } from '../helpers/wait.js'
+import { startOllamaStandin, type OllamaStandin } from '../standins/index.js'
+import { Processes, buildOnce, type RealmNodeProcess } from '../e2e/realm-cli.js'
+import type { RealmNode } from '../../node/node.js'
+
+const ANSWER = 'one two three four five six seven eight nine ten eleven twelve'
+
+interface Side { standin: OllamaStandin, proc: RealmNodeProcess, peerId: string }
+
+/** Follow a task over SSE, calling `onEvent` for each event as it arrives */
+async function follow (node: RealmNode, body: unknown, onEvent: (e: any) => void): Promise<any[]> {
+  const res = await fetch(node.url + '/realm/tasks', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000)
+  })
+  assert.equal(res.status, 200)
+  const events: any[] = []
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of res.body as any) {
+    buf += decoder.decode(chunk, { stream: true })
+    let i
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i)
+      buf = buf.slice(i + 2)
+      const line = block.split('\n').find(l => l.startsWith('data: '))
+      if (line == null) continue
+      const e = JSON.parse(line.slice(6))
+      events.push(e)
+      onEvent(e)
+    }
+  }
+  return events
+}
+
+const CHAT = { kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'count' }] } }
+
+describe('mesh: failover', function () {
+  this.timeout(180_000)
+  const cleanup = new Cleanup()
+  const procs = new Processes()
+  let a: RealmNode
+
+  before(async () => {
+    buildOnce()
+    a = cleanup.node(await startTestNode())
+  })
+  after(async () => {
+    await procs.cleanup()
+    await cleanup.run()
+  })
+
+  /** Two worker nodes (processes) with their own stand-in backends, both known to A */
+  async function twoWorkers (): Promise<[Side, Side]> {
+    const sides = await Promise.all([0, 1].map(async () => {
+      const standin = await startOllamaStandin({ reply: () => ANSWER, tokenDelayMs: 60 })
+      cleanup.add(async () => { await standin.close() })
+      const proc = procs.start(await tempDir(), ['--bootstrap', addrOf(a), '--worker', `ollama=${standin.url}`])
+      const info = await proc.started()
+      return { standin, proc, peerId: info.peerId }
+    }))
+    await waitFor(() => sides.every(s => a.presence.table.get(s.peerId)?.beacon.workers[0]?.health.state === 'ok'), 'both workers on A')
+    return sides as [Side, Side]
+  }
+
+  function other (sides: [Side, Side], peerId: string): Side {
+    return sides[0].peerId === peerId ? sides[1] : sides[0]
+  }
+
+  async function check (kill: (side: Side) => void, when: 'before-first-token' | 'mid-stream'): Promise<void> {
+    const sides = await twoWorkers()
+    if (when === 'before-first-token') {
+      // both answer only after a pause: the chosen one dies in it
+      for (const s of sides) s.standin.setMode('slow')
+    }
+    let victim: Side | undefined
+    let tokensSeen = 0
+    const events = await follow(a, CHAT, (e) => {
+      if (e.type === 'task.started' && victim == null) {
+        victim = sides.find(s => s.peerId === e.peerId)
+        if (when === 'before-first-token') kill(victim!)
+      }
+      if (e.type === 'task.token' && when === 'mid-stream' && ++tokensSeen === 3) kill(victim!)
+    })
+    assert.ok(victim != null, 'the task started somewhere')
+    const done = events.at(-1)
+    assert.equal(done.type, 'task.done', JSON.stringify(events.filter(e => e.type !== 'task.token')))
+    assert.equal(done.output.text, ANSWER)
+    assert.equal(done.peerId, other(sides, victim.peerId).peerId, 'answered by the other worker')
+    const restarted = events.filter(e => e.type === 'task.restarted')
+    if (when === 'before-first-token') {
+      assert.equal(restarted.length, 0, 'invisible before the first token')
+      assert.equal(events.filter(e => e.type === 'task.token').map(e => e.text).join(''), ANSWER)
+    } else {
+      assert.equal(restarted.length, 1, 'exactly one restarted event')
+      const after = events.slice(events.indexOf(restarted[0]) + 1)
+      assert.equal(after.filter(e => e.type === 'task.token').map(e => e.text).join(''), ANSWER, 'the complete answer after the restart')
+    }
+    for (const s of sides) await s.proc.stop('SIGKILL')
+  }
+
+  it('backend killed before the first token: the other worker answers, invisibly', async () => {
+    await check((s) => { s.standin.setMode('down') }, 'before-first-token')
+  })
+
+  it('backend killed mid-stream: one restarted event, then the complete answer', async () => {
+    await check((s) => { s.standin.setMode('down') }, 'mid-stream')
+  })
+
+  it('worker node SIGKILLed before the first token: the other worker answers, invisibly', async () => {
+    await check((s) => { s.proc.child.kill('SIGKILL') }, 'before-first-token')
+  })
+
+  it('worker node SIGKILLed mid-stream: one restarted event, then the complete answer', async () => {
+    await check((s) => { s.proc.child.kill('SIGKILL') }, 'mid-stream')
+  })
+})
