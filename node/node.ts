@@ -8,7 +8,7 @@ import { logger } from '@libp2p/logger'
 import type { PrivateKey } from '@libp2p/interface'
 import { createEventBus, type EventBus } from './events/index.js'
 import { loadConfig, parseHostPort, resolveConfig, type ConfigFlags, type RealmConfig } from './config/index.js'
-import { openDb, type RealmDb } from './db/index.js'
+import { openDb, Bucket, type RealmDb } from './db/index.js'
 import { createTraceLog, type TraceLog } from './trace/index.js'
 import { loadOrCreateKey } from './keys.js'
 import { loadOrCreateSysopToken } from './sysop-token.js'
@@ -17,7 +17,7 @@ import { Connector } from './p2p/connector.js'
 import { Rendezvous } from './p2p/rendezvous.js'
 import { PresenceService, type LocalAd } from './presence/service.js'
 import { meshModels, type MeshModel } from './presence/mesh.js'
-import { createWorker, detectWorkers, parseWorkerSpec, type Worker, type WorkerInit } from './workers/index.js'
+import { createWorker, detectWorkers, parseWorkerSpec, paidInitFromConfig, SpendRecordSchema, type Worker, type WorkerInit } from './workers/index.js'
 import { Gateway, type PeerView } from './gateway/index.js'
 import { LocalExecutor } from './tasks/executor.js'
 import { TaskServer } from './tasks/protocol.js'
@@ -149,7 +149,15 @@ export class RealmNode {
         ? new Rendezvous(libp2p, { intervalMs: init.rendezvousIntervalMs, events, onPeer: async (peer) => { await connector.dialDiscovered(peer) } })
         : undefined
 
-      const workerInit: WorkerInit = { probeIntervalMs: config.workers.probe_interval_ms, events, ...init.workerInit }
+      const workerInit: WorkerInit = {
+        probeIntervalMs: config.workers.probe_interval_ms,
+        events,
+        // paid backends: keys and daily caps from config/env, spend kept per UTC day in the db
+        paid: paidInitFromConfig(config),
+        spend: db.bucket(Bucket.spend, SpendRecordSchema),
+        env: init.env ?? {},
+        ...init.workerInit
+      }
       let specs = config.workers.list.map(parseWorkerSpec)
       if (specs.length === 0 && config.workers.detect) {
         specs = await detectWorkers()

@@ -10,7 +10,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ENGINE_PACKAGES, GRAMMAR_BEAMS, MAX_TEXT_OUTPUT_BYTES, PAD_AFTER_MS, PAD_BEFORE_MS } from './constants.js'
+import { DITHER_ARGS, ENGINE_PACKAGES, GRAMMAR_BEAMS, MAX_TEXT_OUTPUT_BYTES, PAD_AFTER_MS, PAD_BEFORE_MS } from './constants.js'
 import { silence } from './audio.js'
 import type { SpeechEngines } from './engines.js'
 import { modelPaths } from './engines.js'
@@ -56,7 +56,7 @@ export async function recognize (pcm: Buffer, mode: RecognizeMode, engines: Spee
     const audioPath = join(dir, 'clip.raw')
     // padded: pocketsphinx's VAD and the spotter miss speech that starts at the first sample
     await writeFile(audioPath, Buffer.concat([silence(PAD_BEFORE_MS), pcm, silence(PAD_AFTER_MS)]))
-    const args = ['-infile', audioPath, '-hmm', hmm, '-dict', dict]
+    const args = ['-infile', audioPath, '-hmm', hmm, '-dict', dict, ...DITHER_ARGS]
     switch (mode.type) {
       case 'dictation':
         args.push('-lm', lm)

@@ -5,7 +5,7 @@
  * compatibility routes, after), cancels it when the client goes, and keeps its history.
  * No accepted task is ever silently dropped: it ends `done` or `error`, always.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import type { RealmLibp2p } from '../p2p/libp2p.js'
 import type { EventBus } from '../events/index.js'
@@ -27,6 +27,8 @@ import { RealmError, errorMessage } from '../../protocol/errors.js'
 export const MAX_ATTEMPTS = 4
 /** Events kept per task for late subscribers and GET /realm/tasks/:id */
 export const MAX_KEPT_EVENTS = 20_000
+/** Finished tasks kept in memory, so a read right after the end never races the database write */
+const RECENT_TASKS = 1_000
 /** Characters of the prompt kept in the history record */
 const PROMPT_PREVIEW_CHARS = 200
 /** A rough token count: ~4 characters per token, plus per-message overhead */
@@ -111,6 +113,7 @@ class Run implements TaskRun {
 export class TaskManager implements TaskManagerApi {
   private readonly log = logger('realm:tasks')
   private readonly runs = new Map<string, Run>()
+  private readonly recent = new Map<string, TaskRecord>()
   private readonly perRequester = new Map<string, number>()
   private readonly now: () => number
 
@@ -176,7 +179,9 @@ export class TaskManager implements TaskManagerApi {
 
   async get (id: string, requester?: string): Promise<TaskRecord | undefined> {
     const live = this.runs.get(id)
-    const record = live != null ? { ...live.record, events: live.events.filter(e => e.type !== 'task.token'), text: live.text } as TaskRecord : await this.init.history.get(id)
+    const record = live != null
+      ? { ...live.record, events: live.events.filter(e => e.type !== 'task.token'), text: live.text } as TaskRecord
+      : this.recent.get(id) ?? await this.init.history.get(id)
     if (record == null) return undefined
     if (requester !== undefined && record.requester !== requester) return undefined
     return record
@@ -328,6 +333,7 @@ export class TaskManager implements TaskManagerApi {
       } else {
         const r = await runRemote(this.init.libp2p, c.peerId, run.spec, {
           workerId: c.workerId,
+          user: userTag(run.ctx.requester),
           signal,
           onFrame: (f: WorkerFrame) => {
             if (f.t === 'accepted' || f.t === 'queued') onQueued(f.position, f.etaMs)
@@ -395,6 +401,8 @@ export class TaskManager implements TaskManagerApi {
 
   private end (run: Run): void {
     this.runs.delete(run.id)
+    this.recent.set(run.id, run.record)
+    if (this.recent.size > RECENT_TASKS) this.recent.delete(this.recent.keys().next().value!)
     const n = (this.perRequester.get(run.ctx.requester) ?? 1) - 1
     if (n <= 0) this.perRequester.delete(run.ctx.requester)
     else this.perRequester.set(run.ctx.requester, n)
@@ -445,6 +453,14 @@ function toTaskError (err: unknown): TaskError {
   if (err instanceof TaskError) return err
   if (err instanceof RealmError && isTaskCode(err.code)) return new TaskError(err.code, err.message, err.details)
   return new TaskError('INTERNAL', errorMessage(err))
+}
+
+/**
+ * The requester as a worker's node sees it: an opaque tag, so its queue is fair across the
+ * users behind one gateway without learning who they are
+ */
+function userTag (requester: string): string {
+  return createHash('sha256').update('rentahal/user-tag/1\n').update(requester).digest('base64url').slice(0, 22)
 }
 
 function hasImages (spec: TaskSpec): boolean {

@@ -146,8 +146,9 @@ export class Router {
     this.outstanding.set(candidateKey(chosen), (this.outstanding.get(candidateKey(chosen)) ?? 0) + 1)
     for (const c of others) {
       if (c === chosen) continue
-      const stats = this.stats.get(`${candidateKey(c)}/${c.model.name}`)
-      if (stats?.serviceMs != null) stats.serviceMs *= OPTIMISM_DECAY
+      // untried workers too: passed over often enough, every candidate gets tried
+      const stats = this.statsOf(`${candidateKey(c)}/${c.model.name}`)
+      stats.serviceMs = (stats.serviceMs ?? DEFAULT_SERVICE_MS) * OPTIMISM_DECAY
     }
   }
 
@@ -157,12 +158,7 @@ export class Router {
     const n = (this.outstanding.get(k) ?? 1) - 1
     if (n <= 0) this.outstanding.delete(k)
     else this.outstanding.set(k, n)
-    const key = `${k}/${c.model.name}`
-    let stats = this.stats.get(key)
-    if (stats == null) {
-      stats = { failures: 0, failuresAt: 0 }
-      this.stats.set(key, stats)
-    }
+    const stats = this.statsOf(`${k}/${c.model.name}`)
     if (result.serviceMs !== undefined) {
       stats.serviceMs = stats.serviceMs === undefined ? result.serviceMs : stats.serviceMs + SERVICE_ALPHA * (result.serviceMs - stats.serviceMs)
     }
@@ -171,6 +167,15 @@ export class Router {
       stats.failures = stats.failures * 0.5 ** ((now - stats.failuresAt) / FAILURE_HALF_LIFE_MS) + 1
       stats.failuresAt = now
     }
+  }
+
+  private statsOf (key: string): Stats {
+    let stats = this.stats.get(key)
+    if (stats == null) {
+      stats = { failures: 0, failuresAt: 0 }
+      this.stats.set(key, stats)
+    }
+    return stats
   }
 
   /** A peer left: forget what was known of it */

@@ -81,9 +81,14 @@ function sdModelMissing (status: number, message: string): boolean {
   return status === 404 && /model not found/i.test(message)
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts */
 async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   await new Promise<void>(resolve => {
-    const done = (): void => { clearTimeout(timer); resolve() }
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
     const timer = setTimeout(done, ms)
     signal.addEventListener('abort', done, { once: true })
   })

@@ -1,7 +1,8 @@
 /**
  * Shared machinery of the stand-in backends: a real HTTP server on loopback that records every
- * request, and run-time fault modes (down, error, slow, hang, flaky, kill mid-stream). Each
- * stand-in (ollama.ts, openai.ts, a1111.ts) adds its routes and its API's own error shape.
+ * request (and how it ended: complete, closed by the client, cut by the stand-in), and run-time
+ * fault modes (down, error, slow, hang, flaky, kill mid-stream). Each stand-in (ollama.ts,
+ * openai.ts, a1111.ts, anthropic.ts, hf.ts, agent.ts) adds its routes and its API's own error shape.
  */
 import { createServer } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
