@@ -6,7 +6,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { logger } from '@libp2p/logger'
 import type { PrivateKey } from '@libp2p/interface'
-import { createEventBus, type EventBus } from './events/index.js'
+import { createEventBus, type EventBus, type RealmEvent } from './events/index.js'
 import { loadConfig, parseHostPort, resolveConfig, type ConfigFlags, type RealmConfig } from './config/index.js'
 import { openDb, Bucket, type RealmDb } from './db/index.js'
 import { createTraceLog, type TraceLog } from './trace/index.js'
@@ -106,7 +106,13 @@ export class RealmNode {
       const config = resolveConfig({ file: loaded.config, env: init.env ?? {}, flags: init.flags ?? {} })
       init.configure?.(config)
 
-      const trace = createTraceLog({ dir: path.join(dataDir, TRACE_DIR), maxBytes: config.trace.max_bytes, maxFiles: config.trace.max_files })
+      const trace = createTraceLog({
+        dir: path.join(dataDir, TRACE_DIR),
+        maxBytes: config.trace.max_bytes,
+        maxFiles: config.trace.max_files,
+        retentionMs: config.trace.retention_days * 24 * 3600 * 1000,
+        redact: config.trace.keep_prompts ? undefined : redactPrompts
+      })
       await trace.start()
       opened.push({ close: async () => { await trace.stop() } })
       events.subscribe(event => { trace.append(event) })
@@ -188,7 +194,8 @@ export class RealmNode {
         runOn: config.tasks.run_on,
         trusted: config.tasks.trusted,
         maxActive: config.queue.max_size,
-        perRequester: config.queue.per_requester
+        perRequester: config.queue.per_requester,
+        keepPrompts: config.trace.keep_prompts
       })
 
       const { host, port } = parseHostPort(config.http.listen)
@@ -360,6 +367,17 @@ export class RealmNode {
       ...this.presence.peers().map(e => ({ peerId: e.peerId, workers: e.beacon.workers, firstSeen: e.firstSeen }))
     ])
   }
+}
+
+/** Fields of events that carry what users wrote or were answered */
+const PROMPT_FIELDS = ['prompt', 'messages', 'input', 'text', 'output']
+
+/** The trace log keeps prompts and answers only when configured to (trace.keep_prompts) */
+function redactPrompts (event: RealmEvent): RealmEvent {
+  if (!PROMPT_FIELDS.some(f => f in event)) return event
+  const copy: RealmEvent = { ...event }
+  for (const f of PROMPT_FIELDS) if (f in copy) copy[f] = '[redacted]'
+  return copy
 }
 
 function nodeHealth (workers: WorkerAd[], startedAt: number): NodeHealth {

@@ -20,11 +20,13 @@ export interface DecodeOptions {
 }
 
 /**
- * ffmpeg resampling through libsoxr (Debian's ffmpeg has it), as sox does: the spotter's score
- * is that sensitive — espeak-ng's 22.05 kHz "computer" resampled by ffmpeg's default swr was
- * missed at 1e-40, through soxr it was caught.
+ * ffmpeg resampling through libsoxr (Debian's ffmpeg has it), as sox does, on float samples:
+ * the spotter's score is that sensitive — espeak-ng's 22.05 kHz "computer" resampled by
+ * ffmpeg's default swr was missed at 1e-40, through soxr it was caught; and soxr writing 16-bit
+ * itself dithers at random (the same clip gave different answers run to run).
  */
-const SOXR = ['-af', 'aresample=resampler=soxr']
+const SOXR = ['-af', `aformat=sample_fmts=flt,aresample=${STT_SAMPLE_RATE}:resampler=soxr`]
+const SWR = ['-af', `aformat=sample_fmts=flt,aresample=${STT_SAMPLE_RATE}`]
 
 /** The audio, as 16 kHz mono s16le PCM. Throws SpeechInputError for audio the converters cannot read */
 export async function decodeToPcm16k (audio: Buffer, mime: string | undefined, engines: SpeechEngines, opts: DecodeOptions): Promise<Buffer> {
@@ -51,7 +53,7 @@ export async function decodeToPcm16k (audio: Buffer, mime: string | undefined, e
     ]
     let result = await runProcess(engines.ffmpeg, args(SOXR), { ...common, engine: 'ffmpeg', pkg: ENGINE_PACKAGES.ffmpeg })
     // an ffmpeg built without libsoxr: its own resampler
-    if (result.code !== 0 && /soxr|resampl/i.test(result.stderr)) result = await runProcess(engines.ffmpeg, args([]), { ...common, engine: 'ffmpeg', pkg: ENGINE_PACKAGES.ffmpeg })
+    if (result.code !== 0 && /soxr|resampl/i.test(result.stderr)) result = await runProcess(engines.ffmpeg, args(SWR), { ...common, engine: 'ffmpeg', pkg: ENGINE_PACKAGES.ffmpeg })
     if (result.code !== 0) throw new SpeechInputError(`audio could not be decoded${mime !== undefined ? ` as ${mime}` : ''}: ${stderrReason(result.stderr) || `ffmpeg exit ${String(result.code)}`}`, { container })
     if (result.stdout.length === 0) throw new SpeechInputError('audio has no samples')
     return result.stdout

@@ -55,6 +55,8 @@ export interface TaskManagerInit {
   maxActive: number
   /** most tasks active at once per requester */
   perRequester: number
+  /** put the prompt in the task.submitted event (the trace log keeps it) */
+  keepPrompts?: boolean
   /** is a peer blocked (never sent work) */
   isBlocked?: (peerId: string) => boolean
   now?: () => number
@@ -171,7 +173,7 @@ export class TaskManager implements TaskManagerApi {
       else ctx.signal.addEventListener('abort', () => { run.controller.abort() }, { once: true })
     }
     run.emit({ type: 'task.submitted', id, kind: spec.kind, model: spec.model })
-    this.init.events.emit('task.submitted', { id, requester: ctx.requester, kind: spec.kind, model: spec.model })
+    this.init.events.emit('task.submitted', { id, requester: ctx.requester, kind: spec.kind, model: spec.model, ...(this.init.keepPrompts === true ? { prompt: record.prompt } : {}) })
     void this.init.history.put(record, true).catch(err => { this.log.error('history: %s', errorMessage(err)) })
     void this.drive(run)
     return run
