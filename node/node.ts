@@ -17,8 +17,11 @@ import { Connector } from './p2p/connector.js'
 import { Rendezvous } from './p2p/rendezvous.js'
 import { PresenceService, type LocalAd } from './presence/service.js'
 import { meshModels, type MeshModel } from './presence/mesh.js'
-import { createWorker, detectWorkers, parseWorkerSpec, paidInitFromConfig, SpendRecordSchema, type Worker, type WorkerInit } from './workers/index.js'
+import { createWorker, detectWorkers, parseWorkerSpec, paidInitFromConfig, SpendRecordSchema, type Worker, type WorkerInit, type WorkerSpec } from './workers/index.js'
+import { createSpeechWorker } from './speech/index.js'
 import { Gateway, type PeerView } from './gateway/index.js'
+import { securityInitFromConfig } from './gateway/security.js'
+import { UserDirectory } from './gateway/users.js'
 import { LocalExecutor } from './tasks/executor.js'
 import { TaskServer } from './tasks/protocol.js'
 import { Router, type RouteSource } from './tasks/router.js'
@@ -105,6 +108,8 @@ export class RealmNode {
       const loaded = await loadConfig(dataDir)
       const config = resolveConfig({ file: loaded.config, env: init.env ?? {}, flags: init.flags ?? {} })
       init.configure?.(config)
+      // TLS files are read and checked now: a bad one stops the node before anything listens
+      const security = securityInitFromConfig(config)
 
       const trace = createTraceLog({
         dir: path.join(dataDir, TRACE_DIR),
@@ -169,7 +174,7 @@ export class RealmNode {
         specs = await detectWorkers()
         for (const spec of specs) events.emit('worker.detected', { backend: spec.backend, target: spec.target })
       }
-      const workers = specs.map(spec => createWorker(spec, workerInit))
+      const workers = specs.map(spec => attachWorker(spec, workerInit))
 
       const executor = new LocalExecutor(workers, {
         concurrency: config.workers.concurrency,
@@ -198,6 +203,11 @@ export class RealmNode {
         keepPrompts: config.trace.keep_prompts
       })
 
+      // web UI users (cookie identity); a banned user's tasks are cancelled at once
+      const users = new UserDirectory({ db, events })
+      await users.start()
+      users.onBan((id, banned) => { if (banned) tasks.cancelRequester(`user:${id}`) })
+
       const { host, port } = parseHostPort(config.http.listen)
       const gateway = new Gateway({
         peerId: key.peerId,
@@ -210,7 +220,7 @@ export class RealmNode {
         models: () => node!.models(),
         connections: () => libp2p.getConnections().length,
         tasks
-      }, { host, port, uiDir: init.uiDir })
+      }, { host, port, uiDir: init.uiDir, users, security })
 
       node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, executor, taskServer, rtt, router, tasks, gateway, events)
       return node
@@ -367,6 +377,18 @@ export class RealmNode {
       ...this.presence.peers().map(e => ({ peerId: e.peerId, workers: e.beacon.workers, firstSeen: e.firstSeen }))
     ])
   }
+}
+
+/**
+ * A worker for any backend: the offline speech engines (`stt=pocketsphinx`, `tts=espeak-ng`) run
+ * on this node; `stt=URL` / `tts=URL` are OpenAI-compatible speech servers
+ */
+function attachWorker (spec: WorkerSpec, init: WorkerInit): Worker {
+  if (spec.backend === 'stt' || spec.backend === 'tts') {
+    if (/^https?:/i.test(spec.target)) return createWorker({ ...spec, backend: 'openai' }, init)
+    return createSpeechWorker({ backend: spec.backend, target: spec.target }, init)
+  }
+  return createWorker(spec, init)
 }
 
 /** Fields of events that carry what users wrote or were answered */

@@ -12,7 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 /** Debian packages the tests use, and what for */
 export const SYSTEM_PACKAGES = [
-  // { pkg: 'chromium', why: 'web UI tests (driven by playwright-core)' },
+  { pkg: 'espeak-ng', why: 'the tts worker (speech out)' },
+  { pkg: 'pocketsphinx', why: 'the stt worker (speech in, wake word)' },
+  { pkg: 'pocketsphinx-en-us', why: 'the stt worker\'s English model' },
+  { pkg: 'sox', why: 'audio conversion for speech' },
+  { pkg: 'ffmpeg', why: 'decoding browser audio (webm/opus) for speech' }
 ]
 
 function run (cmd, args, opts = {}) {

@@ -2,7 +2,8 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { RealmNode, NODE_JSON } from '../node.js'
-import type { ConfigFlags } from '../config/index.js'
+import { defaultConfig, resolveConfig, type ConfigFlags } from '../config/index.js'
+import { parseWorkerSpec } from '../workers/index.js'
 import { isRealmError } from '../../protocol/errors.js'
 import { CliError } from './errors.js'
 
@@ -27,6 +28,15 @@ export async function startCommand (values: StartValues, dataDir: string): Promi
   }
   if (values['no-detect'] === true) flags.detect = false
   if (values['no-mdns'] === true) flags.mdns = false
+
+  // bad flags are refused before anything touches the data dir
+  try {
+    const checked = resolveConfig({ file: defaultConfig(), env: process.env, flags })
+    for (const w of checked.workers.list) parseWorkerSpec(w)
+  } catch (err) {
+    if (isRealmError(err)) throw new CliError(err.code, err.message, 2)
+    throw err
+  }
 
   let node: RealmNode
   try {

@@ -58,6 +58,16 @@ const apiKey = z.string().max(MAX_API_KEY_LENGTH, `at most ${MAX_API_KEY_LENGTH}
 
 const usd = z.number().min(0, 'at least 0').max(MAX_USD, `at most ${MAX_USD}`)
 
+/** Longest file path accepted in a setting */
+const MAX_PATH_LENGTH = 4096
+const filePath = z.string().max(MAX_PATH_LENGTH, `at most ${MAX_PATH_LENGTH} characters`).regex(NO_CONTROL_CHARS_RE, 'no control characters')
+/** `*`, `name`, `*.name`, `name:port`, `[v6]:port` */
+const hostPattern = z.string().max(300, 'at most 300 characters')
+  .regex(/^(?:\*|(?:\*\.)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::\d{1,5})?)$/, 'expected a host name, "*.domain", "name:port" or "*"')
+/** `*`, `null` or `scheme://host[:port]`, where `*` may stand for part of the host or the port */
+const originPattern = z.string().max(300, 'at most 300 characters')
+  .regex(/^(?:\*|null|[A-Za-z][A-Za-z0-9+.-]*:\/\/[A-Za-z0-9_.*:[\]-]*)$/, 'expected an origin such as "https://realm.example.com", "http://localhost:*" or "*"')
+
 /** Where a node's own tasks may run */
 export const RUN_ON = ['grid', 'trusted', 'local'] as const
 export type RunOn = typeof RUN_ON[number]
@@ -69,7 +79,31 @@ export const CONFIG_SPEC = {
   },
   http: {
     listen: setting(hostPort, '127.0.0.1:5000',
-      'HOST:PORT of the gateway (HTTP API + web UI); port 0 picks a free one; loopback only by default')
+      'HOST:PORT of the gateway (HTTP API + web UI); port 0 picks a free one; loopback only by default'),
+    tls_cert: setting(filePath, '',
+      'PEM certificate (chain) file: the gateway serves HTTPS with it and tls_key (empty: plain HTTP); flag --tls-cert, env REALM_TLS_CERT'),
+    tls_key: setting(filePath, '',
+      'PEM private key file of tls_cert, unencrypted, keep it mode 0600; flag --tls-key, env REALM_TLS_KEY'),
+    trust_proxy: setting(z.boolean(), false,
+      'behind a reverse proxy: trust its X-Forwarded-For (last entry), X-Forwarded-Proto and X-Forwarded-Host; only with the gateway on loopback'),
+    allowed_hosts: list(hostPattern, 256, [],
+      'names the gateway answers to besides localhost and its IP addresses (against DNS rebinding): "realm.example.com", "*.example.com", "name:port"; "*" allows any'),
+    allowed_origins: list(originPattern, 256, [],
+      'browser origins besides the node\'s own that may POST/PUT/DELETE and open the events WebSocket, e.g. "https://realm.example.com"; "*" allows any'),
+    cors_origins: list(originPattern, 256, [],
+      'browser origins allowed to call the Ollama/OpenAI routes cross-origin, with CORS headers (like OLLAMA_ORIGINS), e.g. "http://localhost:*"'),
+    max_header_bytes: setting(int(1024, 1_048_576), 16_384,
+      'most bytes of request headers (larger: 431)'),
+    max_connections_per_client: setting(int(1, 100_000), 64,
+      'most open connections per client address (IPv6: per /64); loopback exempt unless limit_loopback'),
+    rate_limit_per_s: setting(z.number().min(0, 'at least 0').max(1_000_000, 'at most 1000000'), 20,
+      'realm-route requests per second per client address after the burst (429 RATE_LIMITED with Retry-After); 0: no limit'),
+    rate_limit_burst: setting(int(1, 1_000_000), 200,
+      'realm-route requests a client address may make at once before rate_limit_per_s applies'),
+    limit_loopback: setting(z.boolean(), false,
+      'apply the per-client limits to loopback clients too (this machine is trusted by default)'),
+    ws_messages_per_s: setting(int(1, 10_000), 10,
+      'messages per second one events WebSocket client may send (subscribe, ping); more are answered RATE_LIMITED')
   },
   p2p: {
     listen: list(multiaddr, 32, ['/ip4/0.0.0.0/tcp/9000', '/ip4/0.0.0.0/tcp/9001/ws'],

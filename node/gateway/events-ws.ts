@@ -8,6 +8,8 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { logger } from '@libp2p/logger'
 import { topicOf, type EventBus, type EventTopic, type RealmEvent } from '../events/index.js'
+import { TokenBucket } from './security-limits.js'
+import { DEFAULT_WS_MESSAGES_PER_S, WS_MESSAGES_BURST } from './security-constants.js'
 
 /** Topics anyone may read; the rest need a sysop session (hardening issue) */
 export const PUBLIC_TOPICS: readonly EventTopic[] = ['presence', 'peers']
@@ -20,14 +22,28 @@ export const WS_MAX_BUFFERED_BYTES = 1024 * 1024
 export const WS_MAX_CLIENTS = 1024
 /** Close code for a reader that cannot keep up (application range) */
 export const WS_CLOSE_TOO_SLOW = 4008
+/** Close code for a user the sysop banned (application range, as HTTP 403) */
+export const WS_CLOSE_BANNED = 4003
+/** Events every client gets whatever its topics: the sysop's messages to the node's UI users */
+export const BROADCAST_EVENT_TYPES: readonly string[] = ['sysop.broadcast']
 
 interface Client {
   ws: WebSocket
   topics: Set<EventTopic>
+  /** what the client may still send (subscribe, unsubscribe, ping) */
+  messages?: TokenBucket
+  /** the web UI user of the socket (identity cookie): may read the `tasks` topic, own tasks only */
+  user?: string
+  /** a sysop session (sysop routes set it): every task, whoever's */
+  sysop?: boolean
 }
 
 export interface EventsSocketInit {
   events: EventBus
+  /** messages per second a client may send; default DEFAULT_WS_MESSAGES_PER_S (10) */
+  messagesPerS?: number
+  /** the web UI user of an upgrade request, from its identity cookie (gateway/users.ts) */
+  userOf?: (req: IncomingMessage) => { id: string, banned?: boolean } | undefined
 }
 
 export class EventsSocket {
@@ -59,12 +75,26 @@ export class EventsSocket {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"TOO_MANY_CLIENTS","message":"too many event clients"}}')
       return
     }
+    if (this.init.userOf?.(req)?.banned === true) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"USER_BANNED","message":"this browser\'s user has been banned by the node\'s sysop"}}')
+      return
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => { this.onConnection(ws, req) })
+  }
+
+  /** Close every socket of a web UI user (banned) */
+  closeUser (id: string): void {
+    for (const client of this.clients) {
+      if (client.user !== id) continue
+      this.clients.delete(client)
+      client.ws.close(WS_CLOSE_BANNED, 'banned')
+      setTimeout(() => { client.ws.terminate() }, 1000).unref()
+    }
   }
 
   private onConnection (ws: WebSocket, req: IncomingMessage): void {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    const client: Client = { ws, topics: new Set() }
+    const client: Client = { ws, topics: new Set(), user: this.init.userOf?.(req)?.id }
     const requested = url.searchParams.get('topics')
     const bad = this.subscribe(client, requested == null ? [...PUBLIC_TOPICS] : requested.split(','))
     this.clients.add(client)
@@ -72,6 +102,11 @@ export class EventsSocket {
     if (bad.length > 0) this.sendError(client, 'UNKNOWN_TOPIC', `unknown or forbidden topics: ${bad.join(', ')}`)
 
     ws.on('message', (data, isBinary) => {
+      client.messages ??= new TokenBucket(this.init.messagesPerS ?? DEFAULT_WS_MESSAGES_PER_S, WS_MESSAGES_BURST)
+      if (client.messages.take() > 0) {
+        this.sendError(client, 'RATE_LIMITED', 'too many messages: slow down')
+        return
+      }
       let msg: any
       try {
         if (isBinary) throw new Error('binary')
@@ -105,6 +140,8 @@ export class EventsSocket {
     const refused: string[] = []
     for (const t of topics) {
       if (typeof t === 'string' && (PUBLIC_TOPICS as readonly string[]).includes(t)) client.topics.add(t as EventTopic)
+      // a web UI user follows their own tasks (filtered in `broadcast`)
+      else if (t === 'tasks' && client.user != null) client.topics.add(t)
       else refused.push(String(t).slice(0, 32))
     }
     return refused
@@ -113,9 +150,12 @@ export class EventsSocket {
   private broadcast (event: RealmEvent): void {
     if (this.clients.size === 0) return
     const topic = topicOf(event.type)
+    const everyone = BROADCAST_EVENT_TYPES.includes(event.type)
     let text: string | undefined
     for (const client of this.clients) {
-      if (!client.topics.has(topic)) continue
+      if (!everyone && !client.topics.has(topic)) continue
+      // task events reach a web UI user only for their own tasks: never another user's prompts or spending
+      if (!everyone && topic === 'tasks' && client.sysop !== true && (client.user == null || event.requester !== `user:${client.user}`)) continue
       text ??= JSON.stringify(event)
       this.sendText(client, text)
     }

@@ -3,6 +3,7 @@
  * WebSocket and the web UI, on Koa. Binds loopback unless told otherwise.
  */
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import Koa from 'koa'
 import { logger } from '@libp2p/logger'
@@ -14,6 +15,8 @@ import { ollamaRoutes } from './routes/ollama.js'
 import { openaiRoutes } from './routes/openai.js'
 import { EventsSocket } from './events-ws.js'
 import { uiMiddleware } from './ui.js'
+import { GatewaySecurity, type GatewaySecurityInit } from './security.js'
+import { bannedCheck, userIdentity, type UserDirectory } from './users.js'
 import { RealmError, errorMessage } from '../../protocol/errors.js'
 
 export type { GatewayComponents, PeerView } from './types.js'
@@ -24,6 +27,10 @@ export interface GatewayInit {
   port: number
   /** folder of the built web UI; default `ui/dist` of the package */
   uiDir?: string
+  /** TLS, Host/Origin checks, limits (security.ts); default: plain HTTP, loopback names, no CORS */
+  security?: GatewaySecurityInit
+  /** web UI users (cookie identity, nickname, bans); without it every requester is an API key or address */
+  users?: UserDirectory
 }
 
 export class GatewayListenError extends RealmError {
@@ -35,21 +42,43 @@ export class Gateway implements Startable {
   readonly app = new Koa()
   readonly server: http.Server
   readonly eventsSocket: EventsSocket
+  readonly security: GatewaySecurity
+  readonly users?: UserDirectory
   private address?: AddressInfo
 
   constructor (private readonly components: GatewayComponents, private readonly init: GatewayInit) {
-    this.app.proxy = false
+    this.security = new GatewaySecurity(init.host, init.security)
+    // X-Forwarded-* are believed only behind a proxy the sysop declared (http.trust_proxy), last hop only
+    this.app.proxy = this.security.trustProxy
+    this.app.maxIpsCount = 1
     this.app.silent = true
     this.app.on('error', (err) => { this.log.error('route error: %s', errorMessage(err)) })
-    this.eventsSocket = new EventsSocket({ events: components.events })
+    this.users = init.users
+    const users = init.users
+    this.eventsSocket = new EventsSocket({ events: components.events, messagesPerS: this.security.wsMessagesPerS, userOf: users == null ? undefined : (req) => users.fromRequest(req) })
+    // a ban is effective at once: the user's event sockets close (node.ts cancels their tasks)
+    users?.onBan((id, banned) => { if (banned) this.eventsSocket.closeUser(id) })
 
-    const realm = realmRoutes(components)
+    const realm = realmRoutes(components, { users })
     const ollama = ollamaRoutes(components)
     const openai = openaiRoutes(components)
+    this.app.use(this.security.middleware())
     this.app.use(async (ctx, next) => {
       ctx.set('X-Content-Type-Options', 'nosniff')
       await next()
     })
+    if (users != null) {
+      this.app.use(userIdentity(users))
+      const banned = bannedCheck(users)
+      const bannedAnswer = realmErrors()
+      this.app.use(async (ctx, next) => {
+        // the UI's own files still load for a banned user, so the page can say why nothing works
+        if (ctx.method === 'GET' && !/^\/(realm|api|v1)\//.test(ctx.path)) return await next()
+        let allowed = false
+        await bannedAnswer(ctx, async () => { await banned(ctx, async () => { allowed = true }) })
+        if (allowed) await next()
+      })
+    }
     this.app.use(async (ctx, next) => {
       if (ctx.path.startsWith('/realm/')) {
         await realmErrors()(ctx, async () => {
@@ -67,7 +96,11 @@ export class Gateway implements Startable {
     this.app.use(openai.allowedMethods())
     this.app.use(uiMiddleware(init.uiDir))
 
-    this.server = http.createServer(this.app.callback())
+    // the same app over HTTPS when a certificate is configured (checked before anything listens)
+    this.server = this.security.tls === undefined
+      ? http.createServer(this.security.serverOptions(), this.app.callback())
+      : https.createServer(this.security.serverOptions(), this.app.callback())
+    this.security.attach(this.server)
     // headers and request timeouts bound what a slow client can hold
     this.server.headersTimeout = 20_000
     this.server.requestTimeout = 0
@@ -75,6 +108,7 @@ export class Gateway implements Startable {
     this.server.on('upgrade', (req, socket, head) => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname
       if (path === '/realm/events') {
+        if (!this.security.allowUpgrade(req, socket)) return
         this.eventsSocket.handleUpgrade(req, socket, head)
       } else {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n')
@@ -120,6 +154,6 @@ export class Gateway implements Startable {
   get url (): string {
     if (this.address == null) throw new Error('gateway not started')
     const host = this.address.family === 'IPv6' ? `[${this.address.address}]` : this.address.address
-    return `http://${host}:${this.address.port}`
+    return `${this.security.tls === undefined ? 'http' : 'https'}://${host}:${this.address.port}`
   }
 }

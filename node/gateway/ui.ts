@@ -15,7 +15,8 @@ export function packageRoot (): string {
   return dir
 }
 
-const CSP = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+/** The web UI's Content-Security-Policy (security.ts sends it on every page) */
+export const CSP = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 const FALLBACK = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>RentAHal node</title></head>

@@ -4,9 +4,10 @@
  * reads what browsers record: webm/opus, ogg, mp4, mp3, flac) or, for WAV, sox when ffmpeg is
  * absent.
  */
-import {
-  ENGINE_PACKAGES, MAX_AUDIO_SECONDS, STT_BYTES_PER_SECOND, STT_SAMPLE_RATE
-} from './constants.js'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ENGINE_PACKAGES, MAX_AUDIO_SECONDS, STT_BYTES_PER_SECOND, STT_SAMPLE_RATE } from './constants.js'
 import type { SpeechEngines } from './engines.js'
 import { SpeechEngineMissingError, SpeechInputError, SpeechTooLargeError } from './errors.js'
 import { runProcess, stderrReason } from './process.js'
@@ -43,30 +44,38 @@ export async function decodeToPcm16k (audio: Buffer, mime: string | undefined, e
     }
   }
   const tooLarge = (): Error => new SpeechTooLargeError('audio', maxSeconds, 'seconds')
-  const common = { signal: opts.signal, timeoutMs: opts.timeoutMs, maxOutputBytes: maxBytes, tooLarge, input: audio }
+  const common = { signal: opts.signal, timeoutMs: opts.timeoutMs, maxOutputBytes: maxBytes, tooLarge }
+  const shownMime = /^[\w.+-]{1,40}\/[\w.+-]{1,40}$/.test((mime ?? '').split(';')[0] ?? '') ? ` as ${(mime ?? '').split(';')[0] ?? ''}` : ''
+  // from a file, not a pipe: mp4/m4a (Safari) keep their index at the end, which a pipe cannot seek to
+  const dir = await mkdtemp(join(tmpdir(), 'realm-speech-'))
   try {
+    const input = join(dir, 'input')
+    await writeFile(input, audio)
     const args = (resampler: string[]): string[] => [
-      '-hide_banner', '-loglevel', 'error', '-nostats',
-      '-i', 'pipe:0',
+      '-hide_banner', '-loglevel', 'error', '-nostats', '-nostdin',
+      '-i', input,
       '-vn', ...resampler, '-ac', '1', '-ar', String(STT_SAMPLE_RATE), '-acodec', 'pcm_s16le', '-f', 's16le',
       'pipe:1'
     ]
     let result = await runProcess(engines.ffmpeg, args(SOXR), { ...common, engine: 'ffmpeg', pkg: ENGINE_PACKAGES.ffmpeg })
     // an ffmpeg built without libsoxr: its own resampler
     if (result.code !== 0 && /soxr|resampl/i.test(result.stderr)) result = await runProcess(engines.ffmpeg, args(SWR), { ...common, engine: 'ffmpeg', pkg: ENGINE_PACKAGES.ffmpeg })
-    if (result.code !== 0) throw new SpeechInputError(`audio could not be decoded${mime !== undefined ? ` as ${mime}` : ''}: ${stderrReason(result.stderr) || `ffmpeg exit ${String(result.code)}`}`, { container })
+    if (result.code !== 0) throw new SpeechInputError(`audio could not be decoded${shownMime}: ${stderrReason(result.stderr).split(input).join('input') || `ffmpeg exit ${String(result.code)}`}`, { container })
     if (result.stdout.length === 0) throw new SpeechInputError('audio has no samples')
     return result.stdout
   } catch (err) {
     if (!(err instanceof SpeechEngineMissingError)) throw err
-    if (!isWav) throw new SpeechEngineMissingError('ffmpeg', ENGINE_PACKAGES.ffmpeg, `ffmpeg (needed to decode ${container ?? mime ?? 'this audio'})`)
+    if (!isWav) throw new SpeechEngineMissingError('ffmpeg', ENGINE_PACKAGES.ffmpeg, `ffmpeg (needed to decode ${container ?? 'this audio'})`)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
   }
   // WAV in another rate or layout, no ffmpeg: sox
   try {
     const result = await runProcess(engines.sox, [
-      '-V1', '-t', 'wav', '-',
+      // -D: no dither, so the same clip always gives the same samples (and the same answer)
+      '-V1', '-D', '--ignore-length', '-t', 'wav', '-',
       '-t', 'raw', '-r', String(STT_SAMPLE_RATE), '-c', '1', '-b', '16', '-e', 'signed-integer', '-L', '-'
-    ], { ...common, engine: 'sox', pkg: ENGINE_PACKAGES.sox })
+    ], { ...common, input: audio, engine: 'sox', pkg: ENGINE_PACKAGES.sox })
     if (result.code !== 0) throw new SpeechInputError(`WAV audio could not be converted: ${stderrReason(result.stderr) || `sox exit ${String(result.code)}`}`)
     return result.stdout
   } catch (err) {

@@ -71,8 +71,8 @@ export function preparePhrases (phrases: readonly string[], dictionary: Set<stri
 }
 
 /**
- * A JSGF grammar: `public <utterance> = <command> [<phrase>]` when both are given, else one of
- * them. Every token is a dictionary word (preparePhrases), so none needs quoting.
+ * A JSGF grammar: `public <utterance> = <command> [<phrase>] | <phrase>` when both are given
+ * (a prompt said without a command is not forced into one), else one of them. Every token is a dictionary word (preparePhrases), so none needs quoting.
  */
 export function jsgfGrammar (parts: { commands?: readonly string[], phrases?: readonly string[] }): string {
   const commands = parts.commands ?? []
@@ -80,7 +80,7 @@ export function jsgfGrammar (parts: { commands?: readonly string[], phrases?: re
   if (commands.length === 0 && phrases.length === 0) throw new SpeechInputError('a grammar needs at least one phrase')
   const lines = ['#JSGF V1.0;', 'grammar realm;']
   let body: string
-  if (commands.length > 0 && phrases.length > 0) body = '<command> [<phrase>]'
+  if (commands.length > 0 && phrases.length > 0) body = '<command> [<phrase>] | <phrase>'
   else if (commands.length > 0) body = '<command>'
   else body = '<phrase>'
   lines.push(`public <utterance> = ${body};`)

@@ -72,7 +72,7 @@ export async function runProcess (bin: string, args: readonly string[], opts: Ru
     }
 
     child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') finish(new SpeechEngineMissingError(opts.engine, opts.pkg, `${bin} (${opts.engine})`))
+      if (err.code === 'ENOENT') finish(new SpeechEngineMissingError(opts.engine, opts.pkg, bin === opts.engine ? bin : `${bin} (${opts.engine})`))
       else if (err.code === 'EACCES') finish(new SpeechEngineError(`${bin} cannot be run: ${err.code}`))
       else if (failure === undefined) finish(new SpeechEngineError(`${opts.engine} failed: ${err.message}`))
     })

@@ -15,7 +15,7 @@
 import { logger } from '@libp2p/logger'
 import { errorMessage } from '../../protocol/errors.js'
 import {
-  AWAKE_TIMEOUT_MS, DEFAULT_COMMANDS, END_SILENCE_MS, KWS_THRESHOLD, MAX_PENDING_UTTERANCES, MAX_UTTERANCE_MS,
+  AWAKE_TIMEOUT_MS, DEFAULT_COMMANDS, END_SILENCE_MS, FOLLOW_ON_MIN_SPEECH_MS, KWS_THRESHOLD, MAX_PENDING_UTTERANCES, MAX_UTTERANCE_MS,
   MIN_SPEECH_MS, PRE_ROLL_MS, STT_BYTES_PER_SECOND, STT_SAMPLE_RATE, STT_TIMEOUT_BASE_MS, STT_TIMEOUT_PER_AUDIO_SECOND_MS,
   VAD_FRAME_MS, VAD_MARGIN_DB, VAD_MIN_DBFS, WAKE_WORD
 } from './constants.js'
@@ -71,6 +71,7 @@ interface Utterance {
 const FRAME_BYTES = STT_SAMPLE_RATE * VAD_FRAME_MS / 1000 * 2
 const PRE_ROLL_FRAMES = Math.round(PRE_ROLL_MS / VAD_FRAME_MS)
 const MIN_SPEECH_FRAMES = Math.round(MIN_SPEECH_MS / VAD_FRAME_MS)
+const FOLLOW_ON_FRAMES = Math.round(FOLLOW_ON_MIN_SPEECH_MS / VAD_FRAME_MS)
 /** dB of a silent frame (log of 0) */
 const FLOOR_DB = -100
 /** How fast the noise floor follows quieter / louder non-speech frames, per frame */
@@ -125,7 +126,7 @@ export class SpeechSession {
   private speechRun = 0
   private silenceRun = 0
   private utterance?: { frames: Buffer[], start: number }
-  /** stream time (bytes) the session became awake or started waiting for a prompt */
+  /** stream time (seconds) of the end of what woke the session or named the command */
   private awakeSince = 0
   private command?: string
   /** decodes run one after another */
@@ -239,10 +240,11 @@ export class SpeechSession {
     if (this.silenceRun >= this.endSilenceFrames || this.utterance.frames.length >= this.maxUtteranceFrames) this.finishUtterance()
   }
 
+  /** Awake with nothing said (no utterance under way or waiting to be decoded) for awakeTimeoutMs of stream → asleep */
   private checkAwakeTimeout (): void {
     if (this.current !== 'awake' && this.current !== 'prompt') return
-    if (this.wakeWord === undefined || this.pending > 0) return
-    if ((this.position - this.awakeSince) / STT_BYTES_PER_SECOND * 1000 < this.awakeTimeoutMs) return
+    if (this.wakeWord === undefined || this.pending > 0 || this.utterance !== undefined) return
+    if ((this.position / STT_BYTES_PER_SECOND - this.awakeSince) * 1000 < this.awakeTimeoutMs) return
     this.sleep('timeout')
   }
 
@@ -263,7 +265,11 @@ export class SpeechSession {
       .catch(err => {
         if (this.current !== 'closed') this.emit({ type: 'error', error: err instanceof Error ? err : new Error(errorMessage(err)) })
       })
-      .finally(() => { this.pending-- })
+      .finally(() => {
+        this.pending--
+        // audio pushed faster than it is decoded may already be past the timeout
+        this.checkAwakeTimeout()
+      })
   }
 
   private async decode (utterance: Utterance): Promise<void> {
@@ -276,12 +282,12 @@ export class SpeechSession {
       const last = spotted.at(-1)
       const start = utterance.start + (first?.start ?? 0)
       const end = utterance.start + (last?.end ?? utterance.pcm.length / STT_BYTES_PER_SECOND)
-      this.emit({ type: 'wake', word: this.wakeWord ?? '', start, end })
-      this.becomeAwake('awake')
+      this.emit({ type: 'wake', word: this.wakeWord ?? '', start: ms(start), end: ms(end) })
+      this.becomeAwake('awake', utterance)
       // said in one breath: the command follows the wake word in the same utterance
       const cut = Math.round((end - utterance.start) * STT_SAMPLE_RATE) * 2
       const rest = utterance.pcm.subarray(Math.min(cut, utterance.pcm.length))
-      if (speechFrames(rest, this.floorDb ?? FLOOR_DB) >= MIN_SPEECH_FRAMES) await this.decodeCommand({ pcm: rest, start: end })
+      if (speechFrames(rest, this.floorDb ?? FLOOR_DB) >= FOLLOW_ON_FRAMES) await this.decodeCommand({ pcm: rest, start: end })
       return
     }
     if (this.current === 'awake') {
@@ -291,14 +297,17 @@ export class SpeechSession {
     if (this.current === 'prompt') {
       const text = await this.decodePrompt(utterance.pcm)
       if (this.isClosed()) return
-      this.finish(this.command, text, utterance)
+      if (text === '') this.sleep('not-understood')
+      else this.finish(this.command, text, utterance)
     }
   }
 
   private async decodeCommand (utterance: Utterance): Promise<void> {
     if (this.commands.length === 0) {
       const text = await this.decodePrompt(utterance.pcm)
-      if (!this.isClosed()) this.finish(undefined, text, utterance)
+      if (this.isClosed()) return
+      if (text === '') this.sleep('not-understood')
+      else this.finish(undefined, text, utterance)
       return
     }
     let command: string | undefined
@@ -306,7 +315,12 @@ export class SpeechSession {
     if (this.phrases.length > 0) {
       const heard = await this.run(utterance.pcm, { type: 'grammar', grammar: jsgfGrammar({ commands: this.commands, phrases: this.phrases }) }, false)
       command = this.commands.find(c => heard.text === c || heard.text.startsWith(c + ' '))
-      if (command !== undefined) text = heard.text.slice(command.length).trim()
+      text = command !== undefined ? heard.text.slice(command.length).trim() : heard.text
+      if (command === undefined && text !== '') {
+        // a prompt without a command: the client applies its default mode
+        this.finish(undefined, text, utterance)
+        return
+      }
     } else {
       // the command by grammar (what follows is absorbed as silence), the prompt by dictation of the words after it
       const [heard, dictated] = await Promise.all([
@@ -325,7 +339,7 @@ export class SpeechSession {
     if (text === '') {
       this.command = command
       this.emit({ type: 'partial', command, text: '' })
-      this.becomeAwake('prompt')
+      this.becomeAwake('prompt', utterance)
       return
     }
     this.finish(command, text, utterance)
@@ -340,15 +354,16 @@ export class SpeechSession {
 
   private finish (command: string | undefined, text: string, utterance: Utterance): void {
     const end = utterance.start + utterance.pcm.length / STT_BYTES_PER_SECOND
-    this.emit({ type: 'result', ...(command !== undefined ? { command } : {}), text, start: utterance.start, end })
+    this.emit({ type: 'result', ...(command !== undefined ? { command } : {}), text, start: ms(utterance.start), end: ms(end) })
     this.command = undefined
-    if (this.wakeWord === undefined) this.becomeAwake('awake')
+    if (this.wakeWord === undefined) this.becomeAwake('awake', utterance)
     else this.current = 'asleep'
   }
 
-  private becomeAwake (state: 'awake' | 'prompt'): void {
+  /** `since`: the utterance that made the change; the awake timeout counts from its end */
+  private becomeAwake (state: 'awake' | 'prompt', since?: Utterance): void {
     this.current = state
-    this.awakeSince = this.position
+    this.awakeSince = since !== undefined ? since.start + since.pcm.length / STT_BYTES_PER_SECOND : this.position / STT_BYTES_PER_SECOND
   }
 
   private sleep (reason: 'timeout' | 'not-understood'): void {
@@ -380,6 +395,11 @@ export class SpeechSession {
       }
     }
   }
+}
+
+/** Seconds rounded to the millisecond */
+function ms (seconds: number): number {
+  return Math.round(seconds * 1000) / 1000
 }
 
 /** Loudness of a frame of s16le samples, dBFS (FLOOR_DB for digital silence) */

@@ -14,7 +14,7 @@ import { LATENCY_EWMA_ALPHA } from '../workers/constants.js'
 import type { Worker, WorkerState, WorkerStatus } from '../workers/types.js'
 import { decodeToPcm16k } from './audio.js'
 import {
-  ENGINE_PACKAGES, KWS_THRESHOLD, MAX_AUDIO_BYTES, MAX_SPEAK_CHARS, STT_BYTES_PER_SECOND, STT_MODEL, STT_TIMEOUT_BASE_MS,
+  ENGINE_PACKAGES, MAX_AUDIO_BYTES, MAX_SPEAK_CHARS, STT_BYTES_PER_SECOND, STT_MODEL, STT_TIMEOUT_BASE_MS,
   STT_TIMEOUT_PER_AUDIO_SECOND_MS, TTS_ADVERTISED_VOICES, TTS_DEFAULT_VOICE, TTS_TIMEOUT_MS
 } from './constants.js'
 import { checkEspeak, checkPocketsphinx, modelPaths } from './engines.js'

@@ -308,16 +308,19 @@ describe('e2e: the realm CLI', function () {
     const p2pPort = await holdPort()
     try {
       const fresh = async (): Promise<string> => await procs.tempDir('realm-e2e-fail-')
+      const badDirs = [await fresh(), await fresh()]
       const [nope, badHttp, badWorker, httpInUse, p2pInUse] = await Promise.all([
         procs.run(['start', '--data', await fresh(), ...START_ARGS, '--nope']),
-        procs.run(['start', '--data', await fresh(), ...START_ARGS, '--http', 'notaport']),
-        procs.run(['start', '--data', await fresh(), ...START_ARGS, '--worker', 'nonsense']),
+        procs.run(['start', '--data', badDirs[0], ...START_ARGS, '--http', 'notaport']),
+        procs.run(['start', '--data', badDirs[1], ...START_ARGS, '--worker', 'nonsense']),
         procs.run(['start', '--data', await fresh(), ...START_ARGS, '--http', `127.0.0.1:${httpPort.port}`]),
         procs.run(['start', '--data', await fresh(), ...START_ARGS, '--listen', `/ip4/127.0.0.1/tcp/${p2pPort.port}`])
       ])
       assert.match(oneLineReason(nope, '--nope'), /--nope/)
       assert.match(oneLineReason(badHttp, '--http notaport'), /--http "notaport"/)
       assert.match(oneLineReason(badWorker, '--worker nonsense'), /nonsense/)
+      for (const r of [nope, badHttp, badWorker]) assert.equal(r.code, 2, 'a usage error exits 2')
+      for (const dir of badDirs) assert.deepEqual(await fs.readdir(dir), [], 'a bad flag is refused before the data dir is touched')
       const http = oneLineReason(httpInUse, 'a taken HTTP port')
       assert.ok(http.includes(`:${httpPort.port}`) && /in use/.test(http), http)
       const p2p = oneLineReason(p2pInUse, 'a taken p2p port')

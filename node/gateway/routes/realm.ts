@@ -2,8 +2,14 @@
 import { Router } from '@koa/router'
 import type { GatewayComponents } from '../types.js'
 import { taskRoutes } from './tasks.js'
+import { userRoutes, type UserDirectory } from '../users.js'
 
-export function realmRoutes (c: GatewayComponents): Router {
+export interface RealmRoutesInit {
+  /** web UI users: `GET|POST /realm/me` when set */
+  users?: UserDirectory
+}
+
+export function realmRoutes (c: GatewayComponents, init: RealmRoutesInit = {}): Router {
   const router = new Router({ prefix: '/realm' })
 
   router.get('/status', (ctx) => {
@@ -62,6 +68,11 @@ export function realmRoutes (c: GatewayComponents): Router {
 
   const tasks = taskRoutes(c)
   router.use(tasks.routes(), tasks.allowedMethods())
+
+  if (init.users != null) {
+    const me = userRoutes(init.users)
+    router.use(me.routes(), me.allowedMethods())
+  }
 
   return router
 }
