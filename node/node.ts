@@ -12,6 +12,7 @@ import { openDb, Bucket, type RealmDb } from './db/index.js'
 import { createTraceLog, type TraceLog } from './trace/index.js'
 import { loadOrCreateKey } from './keys.js'
 import { loadOrCreateSysopToken } from './sysop-token.js'
+import { Sysop, benchable, webUserDirectory } from './sysop/index.js'
 import { createRealmLibp2p, type RealmLibp2p } from './p2p/libp2p.js'
 import { Connector } from './p2p/connector.js'
 import { Rendezvous } from './p2p/rendezvous.js'
@@ -66,6 +67,8 @@ export interface NodeJson {
 
 export class RealmNode {
   readonly events: EventBus
+  /** the sysop's tools: blocklist at every layer, shared blocklists, auth, bans, benching */
+  sysop!: Sysop
   readonly startedAt = Date.now()
   private readonly log = logger('realm:node')
   private readonly identifyAddrs = new Map<string, string[]>()
@@ -136,6 +139,11 @@ export class RealmNode {
 
       const sysop = await loadOrCreateSysopToken(dataDir)
       if (sysop.created) events.emit('sysop.token_created', { path: sysop.path })
+      // before libp2p: the gater and the blocked-peer checks are libp2p options
+      const sysopTools = await Sysop.create({
+        db, events, selfId: key.peerId, privateKey: key.privateKey, tokenFile: sysop.path, traceDir: path.join(dataDir, TRACE_DIR), follow: config.sysop.follow
+      })
+      opened.push({ close: () => { sysopTools.stop() } })
 
       const libp2p = await createRealmLibp2p({
         privateKey: key.privateKey,
@@ -143,7 +151,9 @@ export class RealmNode {
         mdns: config.p2p.mdns,
         dht: config.p2p.dht,
         dhtPrivateAddrs: config.p2p.dht_private_addrs,
-        maxConnections: config.p2p.max_connections
+        maxConnections: config.p2p.max_connections,
+        connectionGater: sysopTools.gater(),
+        appSpecificScore: sysopTools.appSpecificScore
       })
 
       let node: RealmNode | undefined
@@ -153,9 +163,10 @@ export class RealmNode {
         intervalMs: config.presence.interval_ms,
         expireIntervals: config.presence.expire_intervals,
         name: config.node.name,
-        localAd: () => node!.localAd()
+        localAd: () => node!.localAd(),
+        isBlocked: sysopTools.isPeerBlocked
       })
-      const connector = new Connector(libp2p, { bootstrap: config.p2p.bootstrap, events })
+      const connector = new Connector(libp2p, { bootstrap: config.p2p.bootstrap, events, allowed: (id) => !sysopTools.isPeerBlocked(id) })
       const rendezvous = config.p2p.dht
         ? new Rendezvous(libp2p, { intervalMs: init.rendezvousIntervalMs, events, onPeer: async (peer) => { await connector.dialDiscovered(peer) } })
         : undefined
@@ -174,14 +185,14 @@ export class RealmNode {
         specs = await detectWorkers()
         for (const spec of specs) events.emit('worker.detected', { backend: spec.backend, target: spec.target })
       }
-      const workers = specs.map(spec => attachWorker(spec, workerInit))
+      const workers = specs.map(spec => benchable(attachWorker(spec, workerInit)))
 
       const executor = new LocalExecutor(workers, {
         concurrency: config.workers.concurrency,
         maxQueue: config.queue.max_size,
         perRequester: config.queue.per_requester
       })
-      const taskServer = new TaskServer(libp2p, { executor, events })
+      const taskServer = new TaskServer(libp2p, { executor, events, isBlocked: sysopTools.isPeerBlocked })
       const rtt = new RttTracker(libp2p, () => node!.presence.peers().filter(e => e.beacon.workers.length > 0).map(e => e.peerId))
       const router = new Router({
         rttMs: (peerId) => rtt.rttMs(peerId),
@@ -200,15 +211,21 @@ export class RealmNode {
         trusted: config.tasks.trusted,
         maxActive: config.queue.max_size,
         perRequester: config.queue.per_requester,
-        keepPrompts: config.trace.keep_prompts
+        keepPrompts: config.trace.keep_prompts,
+        isBlocked: sysopTools.isPeerBlocked
       })
 
       // web UI users (cookie identity); a banned user's tasks are cancelled at once
       const users = new UserDirectory({ db, events })
       await users.start()
       users.onBan((id, banned) => { if (banned) tasks.cancelRequester(`user:${id}`) })
+      sysopTools.useUsers(webUserDirectory(users))
 
       const { host, port } = parseHostPort(config.http.listen)
+      if (!isLoopbackHost(host)) {
+        warn(`gateway: listening on ${host}, reachable from other machines; sysop routes still require the token in ${sysop.path}`)
+        events.emit('gateway.exposed', { host, port })
+      }
       const gateway = new Gateway({
         peerId: key.peerId,
         version: REALM_VERSION,
@@ -219,10 +236,13 @@ export class RealmNode {
         localWorkers: () => node!.localAd().workers,
         models: () => node!.models(),
         connections: () => libp2p.getConnections().length,
-        tasks
+        tasks,
+        sysop: sysopTools.api()
       }, { host, port, uiDir: init.uiDir, users, security })
 
       node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, executor, taskServer, rtt, router, tasks, gateway, events)
+      node.sysop = sysopTools
+      sysopTools.attach({ libp2p, dropPeer: (id, reason) => { presence.drop(id, reason) }, workers: () => node!.workers, cancelRequester: (r) => tasks.cancelRequester(r) })
       return node
     } catch (err) {
       for (const part of opened.reverse()) await Promise.resolve(part.close()).catch(() => {})
@@ -243,6 +263,7 @@ export class RealmNode {
       })
       await libp2p.start()
       this.presence.start()
+      this.sysop.start()
       for (const worker of this.workers) {
         worker.onChange(() => { this.presence.announce() })
       }
@@ -255,7 +276,7 @@ export class RealmNode {
           this.rtt.forget(e.peerId)
         }
         // queue and load changes reach the mesh at once, not at the next beacon
-        if (e.type === 'task.started' || e.type === 'task.done' || e.type === 'task.error') this.presence.announce()
+        if (e.type === 'task.started' || e.type === 'task.done' || e.type === 'task.error') this.presence.announce('load')
       })
       await this.rendezvous?.start()
       this.connector.start()
@@ -293,6 +314,7 @@ export class RealmNode {
     await step('connector', () => { this.connector.stop() })
     await step('rendezvous', async () => { await this.rendezvous?.stop() })
     await step('workers', async () => { await Promise.all(this.workers.map(async w => { await w.stop() })) })
+    await step('sysop', () => { this.sysop.stop() })
     await step('presence', async () => { await this.presence.stop() })
     await step('libp2p', async () => { await this.libp2p.stop() })
     if (this.started) this.events.emit('node.stopped', { peerId: this.peerId })
@@ -355,7 +377,7 @@ export class RealmNode {
         version: entry.beacon.version,
         workers: entry.beacon.workers,
         health: entry.beacon.health,
-        blocked: false,
+        blocked: this.sysop.isPeerBlocked(entry.peerId),
         lastSeen: entry.lastSeen,
         firstSeen: entry.firstSeen
       }
@@ -389,6 +411,11 @@ function attachWorker (spec: WorkerSpec, init: WorkerInit): Worker {
     return createSpeechWorker({ backend: spec.backend, target: spec.target }, init)
   }
   return createWorker(spec, init)
+}
+
+/** Does a gateway host bind loopback only (this machine)? */
+function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 /** Fields of events that carry what users wrote or were answered */

@@ -15,6 +15,8 @@ const MAX_PINGS_PER_ROUND = 32
 
 export class RttTracker implements Startable {
   private readonly rtts = new Map<string, number>()
+  /** one ping per peer at a time: libp2p allows a single outbound ping stream per peer */
+  private readonly inFlight = new Set<string>()
   private timer?: ReturnType<typeof setInterval>
 
   constructor (private readonly libp2p: RealmLibp2p, private readonly peersToPing: () => string[], private readonly intervalMs = RTT_INTERVAL_MS) {}
@@ -38,6 +40,8 @@ export class RttTracker implements Startable {
 
   /** Ping now (also used by tests) */
   async ping (peerId: string): Promise<number | undefined> {
+    if (this.inFlight.has(peerId)) return undefined
+    this.inFlight.add(peerId)
     try {
       const id = peerIdFromString(peerId)
       if (this.libp2p.getConnections(id).length === 0) return undefined
@@ -47,6 +51,8 @@ export class RttTracker implements Startable {
       return ms
     } catch {
       return undefined
+    } finally {
+      this.inFlight.delete(peerId)
     }
   }
 

@@ -19,8 +19,16 @@ import { verifyCached } from '../p2p/verify.js'
 export const HEALTH_INTERVAL_MS = 2_000
 /** A peer silent for this many of its own intervals expires */
 export const EXPIRE_INTERVALS = 3
-/** Worker changes are announced after this short pause, so a burst makes one beacon */
+/**
+ * Why a beacon goes out before its time, and how soon: a capability change (a worker or its
+ * models) at once, coalescing a burst; a load change (tasks starting and ending, possibly
+ * thousands a second) at most a few times an interval; a peer that just subscribed (when a node
+ * joins, every peer would answer, N² messages) at most twice an interval.
+ */
+export type AnnounceReason = 'capability' | 'load' | 'peer'
 const ANNOUNCE_DEBOUNCE_MS = 20
+const LOAD_MIN_GAP_MS = 250
+const PEER_MIN_DELAY_MS = 250
 /** Expiry is checked this many times per interval, so a peer goes within 3 intervals, not 4 */
 const EXPIRY_CHECKS_PER_INTERVAL = 8
 /** Replay protection remembers this many peers' last sequence numbers */
@@ -50,13 +58,15 @@ export interface PresenceStats {
   accepted: number
   ignored: number
   rejected: number
+  /** beacons dropped because their sender or author is blocked (rejected from the peer, ignored when relayed) */
+  blocked: number
   /** rejections per peer (by code), for scoring and the sysop */
   rejectedBy: Map<string, Record<string, number>>
 }
 
 export class PresenceService implements Startable {
   readonly table = new PeerTable()
-  readonly stats: PresenceStats = { published: 0, accepted: 0, ignored: 0, rejected: 0, rejectedBy: new Map() }
+  readonly stats: PresenceStats = { published: 0, accepted: 0, ignored: 0, rejected: 0, blocked: 0, rejectedBy: new Map() }
   private readonly log = logger('realm:presence')
   private readonly intervalMs: number
   private readonly expireIntervals: number
@@ -67,6 +77,9 @@ export class PresenceService implements Startable {
   private timer?: ReturnType<typeof setInterval>
   private expiryTimer?: ReturnType<typeof setInterval>
   private announceTimer?: ReturnType<typeof setTimeout>
+  private announceAt = Infinity
+  private lastPublishAt = 0
+  private nextTickAt = 0
   private running = false
   private lastSummary = new Map<string, string>()
 
@@ -85,6 +98,7 @@ export class PresenceService implements Startable {
     pubsub.subscribe(TOPIC_PRESENCE)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.running = true
+    this.nextTickAt = this.now() + this.intervalMs
     this.timer = setInterval(() => { this.tick() }, this.intervalMs)
     this.timer.unref?.()
     this.expiryTimer = setInterval(() => { this.expire() }, Math.max(10, Math.floor(this.intervalMs / EXPIRY_CHECKS_PER_INTERVAL)))
@@ -98,6 +112,7 @@ export class PresenceService implements Startable {
     clearInterval(this.timer)
     clearInterval(this.expiryTimer)
     clearTimeout(this.announceTimer)
+    this.announceAt = Infinity
     // a last beacon saying we leave, so peers drop us at once instead of after 3 intervals
     await this.publish(true).catch(() => {})
     const pubsub = this.libp2p.services.pubsub
@@ -107,13 +122,23 @@ export class PresenceService implements Startable {
     try { pubsub.unsubscribe(TOPIC_PRESENCE) } catch {}
   }
 
-  /** Publish a beacon soon (coalescing bursts): call when workers or health change */
-  announce (): void {
-    if (!this.running || this.announceTimer != null) return
+  /** Publish a beacon before the next tick, as soon as the reason warrants (see AnnounceReason) */
+  announce (reason: AnnounceReason = 'capability'): void {
+    if (!this.running) return
+    const now = this.now()
+    let at: number
+    if (reason === 'capability') at = now + ANNOUNCE_DEBOUNCE_MS
+    else if (reason === 'load') at = Math.max(now + ANNOUNCE_DEBOUNCE_MS, this.lastPublishAt + LOAD_MIN_GAP_MS)
+    else at = Math.max(now + PEER_MIN_DELAY_MS, this.lastPublishAt + this.intervalMs / 2)
+    // the regular beacon comes soon enough, or an earlier announcement is already due
+    if (at >= this.nextTickAt || at >= this.announceAt) return
+    clearTimeout(this.announceTimer)
+    this.announceAt = at
     this.announceTimer = setTimeout(() => {
       this.announceTimer = undefined
+      this.announceAt = Infinity
       void this.publish(false).catch(err => { this.log.error('publish failed: %s', errorMessage(err)) })
-    }, ANNOUNCE_DEBOUNCE_MS)
+    }, at - now)
   }
 
   /** Remove a peer at once (blocked) */
@@ -148,6 +173,7 @@ export class PresenceService implements Startable {
   }
 
   private async publish (leaving: boolean): Promise<void> {
+    this.lastPublishAt = this.now()
     const beacon = await this.buildBeacon(leaving)
     const data = await encodeBeacon(beacon, this.init.privateKey)
     await this.libp2p.services.pubsub.publish(TOPIC_PRESENCE, data)
@@ -155,6 +181,7 @@ export class PresenceService implements Startable {
   }
 
   private tick (): void {
+    this.nextTickAt = this.now() + this.intervalMs
     void this.publish(false).catch(err => { this.log('publish failed: %s', errorMessage(err)) })
   }
 
@@ -188,7 +215,8 @@ export class PresenceService implements Startable {
       // gossip runs StrictNoSign: the beacon carries its own signature, checked here once
       if (this.init.isBlocked?.(source) === true) throw new GossipValidationError('reject', 'PEER_BLOCKED', 'peer is blocked')
       const beacon = await decodeBeacon(msg.data, undefined, verifyCached)
-      if (this.init.isBlocked?.(beacon.peerId) === true) throw new GossipValidationError('reject', 'PEER_BLOCKED', 'peer is blocked')
+      // relayed by a peer that is not blocked: not the relay's fault, so dropped without penalty
+      if (this.init.isBlocked?.(beacon.peerId) === true) throw new GossipValidationError('ignore', 'PEER_BLOCKED', 'peer is blocked')
       if (beacon.peerId === this.libp2p.peerId.toString()) throw new GossipValidationError('ignore', 'BEACON_SELF', 'own beacon')
       checkBeaconFresh(beacon, this.now(), this.lastSeq.get(beacon.peerId))
       this.decoded.set(msg.data, beacon)
@@ -196,6 +224,7 @@ export class PresenceService implements Startable {
     } catch (err) {
       const verdict = err instanceof GossipValidationError ? err.verdict : 'reject'
       const code = err instanceof GossipValidationError ? err.code : 'BEACON_INVALID'
+      if (code === 'PEER_BLOCKED') this.stats.blocked++
       if (verdict === 'reject') {
         this.recordReject(source, code)
         this.log('rejected beacon from %s: %s', source, errorMessage(err))
@@ -238,7 +267,7 @@ export class PresenceService implements Startable {
 
   // a peer that just subscribed learns about us now rather than at the next tick
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (evt.detail.subscriptions.some(s => s.topic === TOPIC_PRESENCE && s.subscribe)) this.announce()
+    if (evt.detail.subscriptions.some(s => s.topic === TOPIC_PRESENCE && s.subscribe)) this.announce('peer')
   }
 }
 

@@ -145,6 +145,11 @@ export class TaskManager implements TaskManagerApi {
     return undefined
   }
 
+  private servesVision (kind: TaskKind, model: string): boolean {
+    return this.init.sources().some(source => source.workers.some(w =>
+      w.health.state === 'ok' && w.models.some(m => m.name === model && m.kinds.includes(kind) && m.vision === true)))
+  }
+
   submit (submission: TaskSubmission, ctx: SubmitContext): TaskRun {
     const id = randomBytes(12).toString('base64url')
     const model = this.resolveModel(submission.kind, submission.model)
@@ -155,6 +160,9 @@ export class TaskManager implements TaskManagerApi {
     }
     if (model == null) throw new TaskError('MODEL_NOT_FOUND', `model '${submission.model}' not found`)
     const spec = parsed.data as TaskSpec
+    if (hasImages(spec) && !this.servesVision(spec.kind, model)) {
+      throw new TaskError('INVALID_TASK', `model '${model}' does not take images (no vision model by that name in the mesh)`)
+    }
     const mine = this.perRequester.get(ctx.requester) ?? 0
     if (mine >= this.init.perRequester) {
       throw new TaskError('QUEUE_FULL', `you have ${mine} tasks running or waiting; the limit is ${this.init.perRequester}`, { retryAfterS: 2, reason: 'requester' })
@@ -226,6 +234,8 @@ export class TaskManager implements TaskManagerApi {
   private async drive (run: Run): Promise<void> {
     const { spec } = run
     const exclude = new Set<string>()
+    // a stream that broke before any frame is tried once more on the same worker
+    const unreachable = new Set<string>()
     let lastError: TaskError | undefined
     let delivered = ''
     try {
@@ -257,7 +267,9 @@ export class TaskManager implements TaskManagerApi {
           this.init.router.finished(chosen, { failed: true })
           if (e.code === 'INVALID_TASK' || e.code === 'FORBIDDEN' && chosen.local) throw e
           if (e.details?.spliceMismatch === true) throw e
-          exclude.add(candidateKey(chosen))
+          const key = candidateKey(chosen)
+          if (e.code === 'BACKEND_UNREACHABLE' && !chosen.local && !unreachable.has(key) && run.text === delivered) unreachable.add(key)
+          else exclude.add(key)
           lastError = e
           delivered = run.text
           this.log('task %s attempt %d on %s failed: %s', run.id, attempt, candidateKey(chosen), e.message)

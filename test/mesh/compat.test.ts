@@ -129,6 +129,8 @@ describe('mesh: compatibility routes through the official clients', function () 
     await waitFor(() => a.models().find(m => m.name === TINY_MODEL)?.info.context === TINY_CONTEXT, 'the tiny model\'s context on A')
     oc = new Ollama({ host: a.url })
     client = new OpenAI({ baseURL: a.url + '/v1', apiKey: 'x', maxRetries: 0 })
+    // A reaches C's worker end to end (its first task opens the connection A → C)
+    await waitFor(async () => (await sseTask(a, CHAT('warm up'))).at(-1)?.type === 'task.done', 'a first task through A done on C')
   })
   after(async () => { await cleanup.run() })
 
@@ -219,20 +221,19 @@ describe('mesh: compatibility routes through the official clients', function () 
     assert.equal((r2[0].body as any).model, 'llava:7b')
     assert.deepEqual((r2[0].body as any).messages.at(-1).images, [b64])
 
-    // the router only considers vision models for a task with images: no worker can run it
+    // images for a model that takes none: a clear 400 in each API's form, before anything runs
     const before = ollama.requests.length
     const e1 = await rejection(oc.chat({ model: 'llama3.2:1b', messages: [{ role: 'user', content: 'describe', images: [b64] }] }))
     assert.equal(e1.name, 'ResponseError')
-    assert.equal(e1.status_code, 503)
-    assert.match(e1.error, /with images/)
+    assert.equal(e1.status_code, 400)
+    assert.match(e1.error, /does not take images/)
     const e2 = await rejection(client.chat.completions.create({
       model: 'llama3.2:1b',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'describe' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${b64}` } }] }]
     }))
     assert.ok(e2 instanceof OpenAI.APIError, String(e2))
-    assert.equal(e2.status, 503)
-    assert.equal(e2.code, 'no_worker')
-    assert.match(e2.message, /with images/)
+    assert.equal(e2.status, 400)
+    assert.match(e2.message, /does not take images/)
     assert.equal(ollama.requests.slice(before).filter(r => r.path === '/api/chat').length, 0, 'nothing reached a text-only model')
   })
 
