@@ -10,6 +10,8 @@ import { waitFor } from '../helpers/wait.js'
 import { startOllamaStandin, type OllamaStandin } from '../standins/index.js'
 import { Processes, buildOnce, type RealmNodeProcess } from '../e2e/realm-cli.js'
 import type { RealmNode } from '../../node/node.js'
+import OpenAI from 'openai'
+import { Ollama } from 'ollama'
 
 const ANSWER = 'one two three four five six seven eight nine ten eleven twelve'
 
@@ -123,5 +125,47 @@ describe('mesh: failover', function () {
 
   it('worker node SIGKILLed mid-stream: one restarted event, then the complete answer', async () => {
     await check((s) => { s.proc.child.kill('SIGKILL') }, 'mid-stream')
+  })
+
+  /** Kill the worker node that runs the task after `afterParts` parts reach the client, via `read` */
+  async function compatCase (read: (onPart: () => void) => Promise<string>): Promise<void> {
+    const sides = await twoWorkers()
+    let victim: Side | undefined
+    const off = a.events.subscribe(e => {
+      if (e.type === 'task.started' && victim == null) victim = sides.find(s => s.peerId === e.peerId)
+    })
+    let parts = 0
+    try {
+      const text = await read(() => { if (++parts === 3) victim!.proc.child.kill('SIGKILL') })
+      assert.ok(victim != null)
+      assert.equal(text, ANSWER, 'the complete answer, with no gap or repeat')
+    } finally {
+      off()
+      for (const s of sides) await s.proc.stop('SIGKILL')
+    }
+  }
+
+  it('worker node SIGKILLed mid-stream: /v1/chat/completions (openai client) delivers the complete answer', async () => {
+    const client = new OpenAI({ baseURL: a.url + '/v1', apiKey: 'failover', maxRetries: 0, timeout: 60_000 })
+    await compatCase(async (onPart) => {
+      let text = ''
+      const stream = await client.chat.completions.create({ model: 'llama3.2:1b', stream: true, messages: [{ role: 'user', content: 'count' }] })
+      for await (const chunk of stream) {
+        const delta = chunk.choices[0]?.delta?.content ?? ''
+        if (delta !== '') { text += delta; onPart() }
+      }
+      return text
+    })
+  })
+
+  it('worker node SIGKILLed mid-stream: /api/chat (ollama client) delivers the complete answer', async () => {
+    const ollama = new Ollama({ host: a.url })
+    await compatCase(async (onPart) => {
+      let text = ''
+      for await (const part of await ollama.chat({ model: 'llama3.2:1b', stream: true, messages: [{ role: 'user', content: 'count' }] })) {
+        if (part.message.content !== '') { text += part.message.content; onPart() }
+      }
+      return text
+    })
   })
 })
