@@ -1,4 +1,5 @@
-// Builds dist/ with the TypeScript compiler when any source is newer than the last build.
+// Builds dist/ with the TypeScript compiler when any source is newer than the last build, and the
+// web UI (ui/ → ui/dist/, with Vite) when its sources are newer than its own last build.
 // Plain JavaScript with node builtins only: it runs before anything is compiled.
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -86,7 +87,7 @@ function withBuildLock (root, fn) {
 }
 
 export function build (root) {
-  return withBuildLock(root, () => buildLocked(root))
+  return withBuildLock(root, () => buildLocked(root) && (!existsSync(join(root, UI_DIR, 'index.html')) || buildUiLocked(root)))
 }
 
 function buildLocked (root) {
@@ -108,9 +109,58 @@ function buildLocked (root) {
 }
 
 export function ensureBuilt (root) {
-  if (!isStale(root)) return true
+  const ui = ensureUiBuilt(root)
+  if (!isStale(root)) return ui
   // another process may have built it while this one waited for the lock
-  return withBuildLock(root, () => isStale(root) ? buildLocked(root) : true)
+  return withBuildLock(root, () => isStale(root) ? buildLocked(root) : true) && ui
+}
+
+// ---- the web UI (Svelte + Vite → ui/dist/) ----
+
+const UI_DIR = 'ui'
+const UI_STAMP = join(UI_DIR, 'dist', '.buildstamp')
+
+function newestUiMtime (dir) {
+  let newest = 0
+  if (!existsSync(dir)) return newest
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name === 'dist' || entry.name.startsWith('.')) continue
+    const p = join(dir, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestUiMtime(p) : statSync(p).mtimeMs)
+  }
+  return newest
+}
+
+/** True when the UI has sources and ui/dist/ is missing or older than one of them (or the lock file) */
+export function isUiStale (root) {
+  if (!existsSync(join(root, UI_DIR, 'index.html'))) return false
+  const stamp = join(root, UI_STAMP)
+  if (!existsSync(stamp)) return true
+  const lock = join(root, 'package-lock.json')
+  const newest = Math.max(newestUiMtime(join(root, UI_DIR)), existsSync(lock) ? statSync(lock).mtimeMs : 0)
+  return newest > statSync(stamp).mtimeMs
+}
+
+function buildUiLocked (root) {
+  const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js')
+  if (!existsSync(vite)) {
+    process.stderr.write('realm: Vite is not installed; run npm ci first (the web UI is not built)\n')
+    return false
+  }
+  process.stderr.write('realm: building (TypeScript + Svelte web UI → ui/dist/)…\n')
+  const started = new Date()
+  const r = spawnSync(process.execPath, [vite, 'build', '--config', join(root, UI_DIR, 'vite.config.ts'), '--logLevel', 'error'], { cwd: root, stdio: ['ignore', 2, 2] })
+  if (r.status !== 0) return false
+  const stamp = join(root, UI_STAMP)
+  writeFileSync(stamp, started.toISOString() + '\n')
+  utimesSync(stamp, started, started)
+  return true
+}
+
+/** Build the UI when stale (under the same lock as the TypeScript build) */
+export function ensureUiBuilt (root) {
+  if (!isUiStale(root)) return true
+  return withBuildLock(root, () => isUiStale(root) ? buildUiLocked(root) : true)
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

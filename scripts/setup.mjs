@@ -16,7 +16,9 @@ export const SYSTEM_PACKAGES = [
   { pkg: 'pocketsphinx', why: 'the stt worker (speech in, wake word)' },
   { pkg: 'pocketsphinx-en-us', why: 'the stt worker\'s English model' },
   { pkg: 'sox', why: 'audio conversion for speech' },
-  { pkg: 'ffmpeg', why: 'decoding browser audio (webm/opus) for speech' }
+  { pkg: 'ffmpeg', why: 'decoding browser audio (webm/opus) for speech' },
+  { pkg: 'chromium', why: 'web UI tests (driven by playwright-core, which never downloads a browser)' },
+  { pkg: 'fonts-dejavu-core', why: 'a font for the headless browser (chromium recommends one, not installed with --no-install-recommends)' }
 ]
 
 function run (cmd, args, opts = {}) {

@@ -10,6 +10,7 @@ import { CliError } from './errors.js'
 import type { StartValues } from './start.js'
 import { statusCommand, peersCommand, modelsCommand } from './read.js'
 import { logCommand } from './log.js'
+import { blockCommand, blocklistCommand, sysopCommand, unblockCommand } from './sysop.js'
 
 export { CliError }
 
@@ -29,6 +30,15 @@ Usage:
   realm models [--json]        every model in the mesh and which peers serve it
   realm log [--follow] [--since TIME] [--json]
                                the trace log (every event), across rotated files
+  realm block PEER|CIDR [--reason R] [--for DURATION] [--json]
+                               block a peer or address range at every layer
+                               (DURATION: 30m, 2h, 7d; default: until unblocked)
+  realm unblock PEER|CIDR [--json]
+                               lift a block (a followed publisher's: a local override)
+  realm blocklist [--json] [--publish]
+                               the blocklist; --publish shares this node's entries
+  realm sysop rotate-token [--json]
+                               a new sysop token (the running node takes it at once)
   realm help | --help          this text;  realm --version
 
 Every command takes --data DIR (env REALM_DATA, default ~/.rentahal).
@@ -42,6 +52,10 @@ realm start options (precedence: flag > environment > DIR/config.toml > default)
                                openai=http://127.0.0.1:8080, sd=http://127.0.0.1:7860
   --no-detect                  do not look for backends on their usual local ports
   --no-mdns                    no LAN discovery
+  --tls-cert FILE              serve the gateway over HTTPS with this PEM certificate (chain)
+                               (env REALM_TLS_CERT, config http.tls_cert)
+  --tls-key FILE               the certificate's PEM private key, unencrypted
+                               (env REALM_TLS_KEY, config http.tls_key)
 
 Environment:
 ${CONFIG_ENV_VARS.map(v => `  ${v.name.padEnd(28)} ${v.description}`).join('\n')}
@@ -53,7 +67,7 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' }
 } as const
 
-const COMMANDS: Record<string, { options: ParseArgsConfig['options'], run: (values: any, dataDir: string) => Promise<number> }> = {
+const COMMANDS: Record<string, { options: ParseArgsConfig['options'], positionals?: boolean, run: (values: any, dataDir: string) => Promise<number> }> = {
   start: {
     options: {
       ...COMMON,
@@ -62,7 +76,9 @@ const COMMANDS: Record<string, { options: ParseArgsConfig['options'], run: (valu
       bootstrap: { type: 'string', multiple: true },
       worker: { type: 'string', multiple: true },
       'no-detect': { type: 'boolean' },
-      'no-mdns': { type: 'boolean' }
+      'no-mdns': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' }
     },
     run: startCommand
   },
@@ -72,7 +88,15 @@ const COMMANDS: Record<string, { options: ParseArgsConfig['options'], run: (valu
   log: {
     options: { ...COMMON, follow: { type: 'boolean', short: 'f' }, since: { type: 'string' } },
     run: logCommand
-  }
+  },
+  block: {
+    options: { ...COMMON, reason: { type: 'string' }, for: { type: 'string' } },
+    positionals: true,
+    run: blockCommand
+  },
+  unblock: { options: COMMON, positionals: true, run: unblockCommand },
+  blocklist: { options: { ...COMMON, publish: { type: 'boolean' } }, run: blocklistCommand },
+  sysop: { options: COMMON, positionals: true, run: sysopCommand }
 }
 
 /** Run the CLI; resolves to the exit code */
@@ -93,8 +117,8 @@ export async function main (argv: string[]): Promise<number> {
   }
   let values: Record<string, any>
   try {
-    const parsed = parseArgs({ args: rest, options: spec.options, strict: true, allowPositionals: false })
-    values = parsed.values
+    const parsed = parseArgs({ args: rest, options: spec.options, strict: true, allowPositionals: spec.positionals === true })
+    values = spec.positionals === true ? { ...parsed.values, _: parsed.positionals } : parsed.values
   } catch (err) {
     process.stderr.write(`realm ${command}: ${oneLine(errorMessage(err))}\n`)
     return 2

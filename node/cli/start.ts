@@ -6,6 +6,7 @@ import { defaultConfig, resolveConfig, type ConfigFlags } from '../config/index.
 import { parseWorkerSpec } from '../workers/index.js'
 import { isRealmError } from '../../protocol/errors.js'
 import { CliError } from './errors.js'
+import { applyTlsPaths, loadTlsFiles, tlsPathsFrom } from '../gateway/security-tls.js'
 
 export interface StartValues {
   http?: string
@@ -14,6 +15,10 @@ export interface StartValues {
   worker?: string[]
   'no-detect'?: boolean
   'no-mdns'?: boolean
+  /** `--tls-cert FILE` (env REALM_TLS_CERT): serve HTTPS */
+  'tls-cert'?: string
+  /** `--tls-key FILE` (env REALM_TLS_KEY) */
+  'tls-key'?: string
 }
 
 /** How long a clean stop may take before the process gives up on it */
@@ -28,11 +33,15 @@ export async function startCommand (values: StartValues, dataDir: string): Promi
   }
   if (values['no-detect'] === true) flags.detect = false
   if (values['no-mdns'] === true) flags.mdns = false
+  // flag > environment; above the config file's http.tls_cert / http.tls_key
+  const tls = tlsPathsFrom({ cert: values['tls-cert'], key: values['tls-key'] }, process.env)
 
   // bad flags are refused before anything touches the data dir
   try {
     const checked = resolveConfig({ file: defaultConfig(), env: process.env, flags })
     for (const w of checked.workers.list) parseWorkerSpec(w)
+    // a missing, unreadable or mismatched certificate or key: one line, before anything listens
+    if (tls.cert !== undefined && tls.key !== undefined) loadTlsFiles(tls.cert, tls.key)
   } catch (err) {
     if (isRealmError(err)) throw new CliError(err.code, err.message, 2)
     throw err
@@ -40,7 +49,7 @@ export async function startCommand (values: StartValues, dataDir: string): Promi
 
   let node: RealmNode
   try {
-    node = await RealmNode.create({ dataDir, flags, env: process.env })
+    node = await RealmNode.create({ dataDir, flags, env: process.env, configure: (config) => { applyTlsPaths(config, tls) } })
   } catch (err) {
     if (isRealmError(err) && err.code === 'DATA_DIR_LOCKED') {
       const pid = await fs.readFile(path.join(dataDir, NODE_JSON), 'utf8').then(t => JSON.parse(t).pid, () => undefined)
@@ -80,6 +89,7 @@ export async function startCommand (values: StartValues, dataDir: string): Promi
   process.stdout.write([
     `RentAHal node ${node.peerId}`,
     `  gateway      ${node.url}/`,
+    ...tlsLines(node),
     `  data dir     ${node.dataDir}`,
     `  sysop token  ${path.join(node.dataDir, 'sysop.token')}`,
     ...node.multiaddrs().map((a, i) => `  ${i === 0 ? 'p2p         ' : '            '} ${a}`),
@@ -106,4 +116,12 @@ function toStartError (err: unknown): unknown {
       : `cannot listen on the p2p addresses (port in use?): ${message.split('\n')[0]}`)
   }
   return err
+}
+
+/** The certificate an HTTPS gateway serves, and a warning when it has expired */
+function tlsLines (node: RealmNode): string[] {
+  const tls = node.gateway.security.tls
+  if (tls === undefined) return []
+  const expired = tls.validTo.getTime() < Date.now()
+  return [`  tls          ${tls.certPath} (${expired ? 'EXPIRED on' : 'valid until'} ${tls.validTo.toISOString()})`]
 }

@@ -44,6 +44,8 @@ export interface EventsSocketInit {
   messagesPerS?: number
   /** the web UI user of an upgrade request, from its identity cookie (gateway/users.ts) */
   userOf?: (req: IncomingMessage) => { id: string, banned?: boolean } | undefined
+  /** is an upgrade request the sysop's (session cookie or token: sysop/auth.ts `isSysopRequest`); default: never */
+  isSysop?: (req: IncomingMessage) => boolean
 }
 
 export class EventsSocket {
@@ -94,7 +96,7 @@ export class EventsSocket {
 
   private onConnection (ws: WebSocket, req: IncomingMessage): void {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    const client: Client = { ws, topics: new Set(), user: this.init.userOf?.(req)?.id }
+    const client: Client = { ws, topics: new Set(), user: this.init.userOf?.(req)?.id, sysop: this.init.isSysop?.(req) === true }
     const requested = url.searchParams.get('topics')
     const bad = this.subscribe(client, requested == null ? [...PUBLIC_TOPICS] : requested.split(','))
     this.clients.add(client)
@@ -142,6 +144,8 @@ export class EventsSocket {
       if (typeof t === 'string' && (PUBLIC_TOPICS as readonly string[]).includes(t)) client.topics.add(t as EventTopic)
       // a web UI user follows their own tasks (filtered in `broadcast`)
       else if (t === 'tasks' && client.user != null) client.topics.add(t)
+      // the sysop reads every topic
+      else if (client.sysop === true && typeof t === 'string' && (ALL_TOPICS as readonly string[]).includes(t)) client.topics.add(t as EventTopic)
       else refused.push(String(t).slice(0, 32))
     }
     return refused

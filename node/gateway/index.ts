@@ -13,6 +13,7 @@ import { realmErrors, HttpError } from './errors.js'
 import { realmRoutes } from './routes/realm.js'
 import { ollamaRoutes } from './routes/ollama.js'
 import { openaiRoutes } from './routes/openai.js'
+import { isSysopPath, sysopRoutes } from './routes/sysop.js'
 import { EventsSocket } from './events-ws.js'
 import { uiMiddleware } from './ui.js'
 import { GatewaySecurity, type GatewaySecurityInit } from './security.js'
@@ -55,13 +56,14 @@ export class Gateway implements Startable {
     this.app.on('error', (err) => { this.log.error('route error: %s', errorMessage(err)) })
     this.users = init.users
     const users = init.users
-    this.eventsSocket = new EventsSocket({ events: components.events, messagesPerS: this.security.wsMessagesPerS, userOf: users == null ? undefined : (req) => users.fromRequest(req) })
+    this.eventsSocket = new EventsSocket({ events: components.events, messagesPerS: this.security.wsMessagesPerS, userOf: users == null ? undefined : (req) => users.fromRequest(req), isSysop: components.sysop == null ? undefined : (req) => components.sysop!.auth.isSysopRequest(req) })
     // a ban is effective at once: the user's event sockets close (node.ts cancels their tasks)
     users?.onBan((id, banned) => { if (banned) this.eventsSocket.closeUser(id) })
 
     const realm = realmRoutes(components, { users })
     const ollama = ollamaRoutes(components)
     const openai = openaiRoutes(components)
+    const sysop = components.sysop != null ? sysopRoutes(components.sysop) : undefined
     this.app.use(this.security.middleware())
     this.app.use(async (ctx, next) => {
       ctx.set('X-Content-Type-Options', 'nosniff')
@@ -82,7 +84,9 @@ export class Gateway implements Startable {
     this.app.use(async (ctx, next) => {
       if (ctx.path.startsWith('/realm/')) {
         await realmErrors()(ctx, async () => {
-          await realm.routes()(ctx as any, async () => {
+          // every /realm/sysop path needs the sysop, unknown ones too (401 before 404)
+          const routes = sysop != null && isSysopPath(ctx.path) ? sysop : realm.routes()
+          await routes(ctx as any, async () => {
             throw new HttpError(404, 'NOT_FOUND', `no route ${ctx.method} ${ctx.path}`)
           })
         })

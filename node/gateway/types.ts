@@ -2,6 +2,7 @@ import type { EventBus } from '../events/index.js'
 import type { MeshModel } from '../presence/mesh.js'
 import type { NodeHealth, WorkerAd } from '../../protocol/presence.js'
 import type { TaskManagerApi } from '../tasks/types.js'
+import type { SysopApi } from '../sysop/index.js'
 
 /** A remote peer as the gateway shows it */
 export interface PeerView {
@@ -37,4 +38,6 @@ export interface GatewayComponents {
   connections: () => number
   /** submits tasks and follows them (the Ollama / OpenAI routes run every request as a task) */
   tasks: TaskManagerApi
+  /** the sysop's tools: `/realm/sysop/*` routes, sysop sessions; default: no sysop routes */
+  sysop?: SysopApi
 }

@@ -91,7 +91,8 @@ export async function createRealmLibp2p (init: Libp2pInit): Promise<RealmLibp2p>
       allowedTopics: [TOPIC_PRESENCE, TOPIC_BLOCKLIST],
       maxInboundDataLength: MAX_GOSSIP_DATA_BYTES,
       scoreParams: createPeerScoreParams({
-        topics: { [TOPIC_PRESENCE]: presenceTopicScoreParams() },
+        // blocklists come as rarely as beacons: the same scoring (invalid ones cost a lot)
+        topics: { [TOPIC_PRESENCE]: presenceTopicScoreParams(), [TOPIC_BLOCKLIST]: presenceTopicScoreParams() },
         appSpecificScore: init.appSpecificScore ?? (() => 0)
       })
     })

@@ -112,7 +112,9 @@ export function taskRoutes (c: GatewayComponents): Router {
 
   router.delete('/tasks/:id', async (ctx) => {
     if (!ID_RE.test(ctx.params.id)) throw new HttpError(400, 'INVALID_ID', 'not a task id')
-    if (!c.tasks.cancel(ctx.params.id, requesterOf(ctx))) throw new HttpError(404, 'TASK_NOT_FOUND', `no running task ${ctx.params.id} of yours`)
+    // the sysop (token or session) may cancel any task
+    const sysop = c.sysop?.auth.isSysopRequest(ctx.req, ctx.ip) === true
+    if (!c.tasks.cancel(ctx.params.id, sysop ? undefined : requesterOf(ctx))) throw new HttpError(404, 'TASK_NOT_FOUND', `no running task ${ctx.params.id}${sysop ? '' : ' of yours'}`)
     ctx.body = { id: ctx.params.id, cancelled: true }
   })
 
