@@ -152,6 +152,8 @@ export class RealmNode {
         dht: config.p2p.dht,
         dhtPrivateAddrs: config.p2p.dht_private_addrs,
         maxConnections: config.p2p.max_connections,
+        colocationThreshold: config.p2p.colocation_threshold,
+        colocationWhitelist: config.p2p.colocation_whitelist,
         connectionGater: sysopTools.gater(),
         appSpecificScore: sysopTools.appSpecificScore
       })

@@ -117,7 +117,11 @@ export const CONFIG_SPEC = {
     dht_private_addrs: setting(z.boolean(), true,
       'keep private and loopback addresses learned from the DHT (LAN and local grids)'),
     max_connections: setting(int(1, 100_000), 300,
-      'most peer connections kept open at once')
+      'most peer connections kept open at once'),
+    colocation_threshold: setting(int(1, 10_000), 10,
+      'gossip peers from one IP address beyond this many are scored down (Sybil defence)'),
+    colocation_whitelist: list(z.string().min(2).max(45).regex(/^[0-9a-fA-F.:]+$/, 'an IP address'), 64, ['127.0.0.1', '::1'],
+      'IP addresses exempt from the colocation limit (loopback: local grids and tests run many nodes on one machine)')
   },
   presence: {
     interval_ms: setting(int(100, 600_000), 2000,

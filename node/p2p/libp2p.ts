@@ -38,6 +38,10 @@ export interface Libp2pInit {
   maxConnections: number
   connectionGater?: ConnectionGater
   logger?: ComponentLogger
+  /** gossip peers from one IP beyond this many are scored down; default 10 */
+  colocationThreshold?: number
+  /** IPs exempt from the colocation limit; default loopback */
+  colocationWhitelist?: string[]
   /** application-specific peer score (job outcomes, blocklist), weighted into gossipsub's score */
   appSpecificScore?: (peerId: string) => number
 }
@@ -93,7 +97,9 @@ export async function createRealmLibp2p (init: Libp2pInit): Promise<RealmLibp2p>
       scoreParams: createPeerScoreParams({
         // blocklists come as rarely as beacons: the same scoring (invalid ones cost a lot)
         topics: { [TOPIC_PRESENCE]: presenceTopicScoreParams(), [TOPIC_BLOCKLIST]: presenceTopicScoreParams() },
-        appSpecificScore: init.appSpecificScore ?? (() => 0)
+        appSpecificScore: init.appSpecificScore ?? (() => 0),
+        IPColocationFactorThreshold: init.colocationThreshold ?? 10,
+        IPColocationFactorWhitelist: new Set(init.colocationWhitelist ?? ['127.0.0.1', '::1'])
       })
     })
   }

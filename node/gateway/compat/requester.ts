@@ -26,7 +26,8 @@ export function requesterOf (ctx: Context): string {
     return `key:${hash.slice(0, API_KEY_HASH_HEX_CHARS)}`
   }
 
-  let address = ctx.req.socket.remoteAddress ?? 'unknown'
+  // ctx.ip is the socket's address, or the client's behind a trusted proxy (http.trust_proxy)
+  let address = ctx.ip !== '' ? ctx.ip : (ctx.req.socket.remoteAddress ?? 'unknown')
   // an IPv4 client on a dual-stack socket is the same requester as on an IPv4 socket
   if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice('::ffff:'.length)
   return `addr:${address}`
