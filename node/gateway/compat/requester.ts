@@ -27,7 +27,7 @@ export function requesterOf (ctx: Context): string {
   }
 
   // ctx.ip is the socket's address, or the client's behind a trusted proxy (http.trust_proxy)
-  let address = ctx.ip !== '' ? ctx.ip : (ctx.req.socket.remoteAddress ?? 'unknown')
+  let address = (typeof ctx.ip === 'string' && ctx.ip !== '' ? ctx.ip : ctx.req.socket.remoteAddress) ?? 'unknown'
   // an IPv4 client on a dual-stack socket is the same requester as on an IPv4 socket
   if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice('::ffff:'.length)
   return `addr:${address}`
