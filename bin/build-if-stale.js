@@ -100,7 +100,9 @@ function buildLocked (root) {
   const started = new Date()
   // tsc reports errors on stdout: send them to stderr, where they cannot spoil a command's --json output
   const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: ['ignore', 2, 2] })
-  if (r.status !== 0) return false
+  // exit 2: type errors, JavaScript written anyway (the typecheck test fails on them); 1: nothing written
+  if (r.status === 2) process.stderr.write('realm: built with type errors (above)\n')
+  else if (r.status !== 0) return false
   // stamped with the time the build began: a source saved during the build leaves dist/ stale
   const stamp = join(root, STAMP)
   writeFileSync(stamp, started.toISOString() + '\n')

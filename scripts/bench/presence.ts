@@ -1,10 +1,14 @@
 /**
- * Presence convergence: for a mesh of N nodes on loopback (in this process), how long from a
- * worker appearing (and disappearing) on one node until every node's peer table shows it, and
- * how long until a node that dies silently is dropped everywhere. Also the RSS of one idle node
- * process. Each figure is printed beside its reference, measured in the same run.
+ * Presence convergence: for a mesh of N nodes on loopback, how long from a worker appearing (and
+ * disappearing) on one node until every node's peer table shows it, and how long until a node
+ * that dies silently is dropped everywhere. Also the RSS of one idle node process. Each figure
+ * is printed beside its reference, measured in the same run.
  *
- *   npm run bench:presence -- [--nodes 10,30] [--rounds 5]
+ * By default every node is its own `realm start` process, as deployed, and the times come from
+ * the nodes' own trace logs (each records when it saw the change). `--in-process` runs all the
+ * nodes in this one process instead (one event loop for all: slower per node at large N).
+ *
+ *   npm run bench:presence -- [--nodes 10,30] [--rounds 5] [--in-process]
  */
 import '../../node/shims.js'
 import fs from 'node:fs/promises'
@@ -154,7 +158,116 @@ async function idleRss (): Promise<void> {
   }
 }
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '10,30' }, rounds: { type: 'string', default: '5' }, 'no-rss': { type: 'boolean' } } })
-for (const n of values.nodes.split(',').map(Number)) await meshBench(n, Number(values.rounds))
+interface ProcNode { dir: string, child: ReturnType<typeof spawn>, peerId: string, http: string, addr: string }
+
+async function readTraceEvents (dir: string): Promise<any[]> {
+  const { readTrace } = await import('../../node/trace/index.js')
+  const out: any[] = []
+  for await (const e of readTrace(path.join(dir, 'trace'))) out.push(e)
+  return out
+}
+
+async function startProc (dir: string, bootstrap: string[], workers: string[]): Promise<ProcNode> {
+  await fs.mkdir(dir, { recursive: true })
+  const args = [path.join(ROOT, 'bin', 'realm.js'), 'start', '--data', dir, '--no-detect', '--no-mdns', '--http', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0']
+  for (const b of bootstrap) args.push('--bootstrap', b)
+  for (const w of workers) args.push('--worker', w)
+  // the bench measures the default interval; probes are fast so backend changes are seen at once
+  const child = spawn(process.execPath, args, { stdio: 'ignore' })
+  for (let i = 0; i < 2400; i++) {
+    const info = await fs.readFile(path.join(dir, 'node.json'), 'utf8').then(t => JSON.parse(t), () => undefined)
+    if (info?.pid === child.pid) return { dir, child, peerId: info.peerId, http: info.http, addr: info.multiaddrs[0] }
+    if (child.exitCode != null) throw new Error(`node in ${dir} exited (${child.exitCode})`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`node in ${dir} did not start`)
+}
+
+async function until (what: string, check: () => Promise<boolean>, deadlineMs = 120_000): Promise<void> {
+  const end = Date.now() + deadlineMs
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+async function processBench (n: number, rounds: number): Promise<void> {
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'realm-bench-presence-'))
+  const ollama = await startOllamaStandin()
+  const nodes: ProcNode[] = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const picks = nodes.length === 0 ? [] : [...new Set([nodes[Math.floor(Math.random() * nodes.length)], nodes[Math.floor(Math.random() * nodes.length)]])]
+      const dir = path.join(base, `n${i}`)
+      // a fast probe on the worker node, written to its config before the first start
+      if (i === n - 1) {
+        await fs.mkdir(dir, { recursive: true })
+        await fs.writeFile(path.join(dir, 'config.toml'), '[workers]\nprobe_interval_ms = 200\n')
+      }
+      nodes.push(await startProc(dir, picks.map(p => p.addr), i === n - 1 ? [`ollama=${ollama.url}`] : []))
+    }
+    const origin = nodes[n - 1]
+    const others = nodes.slice(0, -1)
+    const modelsOn = async (x: ProcNode): Promise<string[]> => (await (await fetch(x.http + '/realm/models')).json()).models.map((m: any) => m.name)
+    await until('every node to see the worker', async () => (await Promise.all(others.map(modelsOn))).every(m => m.includes('llama3.2:1b')), 300_000)
+
+    const marks: Array<{ kind: 'down' | 'up' }> = []
+    for (let r = 0; r < rounds; r++) {
+      ollama.setMode('down')
+      marks.push({ kind: 'down' })
+      await until('the worker to leave every node', async () => (await Promise.all(others.map(modelsOn))).every(m => !m.includes('llama3.2:1b')))
+      ollama.setMode('ok')
+      marks.push({ kind: 'up' })
+      await until('the worker back on every node', async () => (await Promise.all(others.map(modelsOn))).every(m => m.includes('llama3.2:1b')))
+    }
+    const victim = nodes[Math.floor(n / 2)]
+    const killedAt = Date.now()
+    victim.child.kill('SIGKILL')
+    const rest = nodes.filter(x => x !== victim)
+    await until('the dead node to leave every table', async () => (await Promise.all(rest.map(async x => (await (await fetch(x.http + '/realm/peers')).json()).peers.map((p: any) => p.peerId)))).every(ps => !ps.includes(victim.peerId)))
+
+    // the times, from each node's own trace log
+    const originEvents = await readTraceEvents(origin.dir)
+    const changes = originEvents.filter(e => e.type === 'worker.benched' || e.type === 'worker.restored').map(e => ({ up: e.type === 'worker.restored', at: Date.parse(e.time) }))
+    const appear: number[] = []
+    const disappear: number[] = []
+    const expire: number[] = []
+    for (const x of others) {
+      const events = await readTraceEvents(x.dir)
+      const views = events.filter(e => (e.type === 'presence.update' || e.type === 'peer.join') && e.peerId === origin.peerId)
+        .map(e => ({ at: Date.parse(e.time), ok: e.workers?.[0]?.health?.state === 'ok' && e.workers[0].models.length > 0 }))
+      for (const change of changes) {
+        const seen = views.find(v => v.at >= change.at && v.ok === change.up)
+        if (seen != null) (change.up ? appear : disappear).push(seen.at - change.at)
+      }
+      if (x !== victim) {
+        const gone = events.find(e => e.type === 'peer.leave' && e.peerId === victim.peerId && Date.parse(e.time) >= killedAt)
+        if (gone != null) expire.push(Date.parse(gone.time) - killedAt)
+      }
+    }
+    const pings: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now()
+      await fetch(others[i % others.length].http + '/realm/status')
+      pings.push(performance.now() - t)
+    }
+    console.log(`\nN = ${n} nodes (one process each), beacon interval ${HEALTH_INTERVAL_MS} ms, ${rounds} rounds, ${appear.length + disappear.length} observations`)
+    console.log(`  worker appears    p50 ${fmt(pct(appear, 50))}   max ${fmt(Math.max(...appear))}   goal ≤ 2000 ms`)
+    console.log(`  worker disappears p50 ${fmt(pct(disappear, 50))}   max ${fmt(Math.max(...disappear))}   goal ≤ ${3 * HEALTH_INTERVAL_MS} ms`)
+    console.log(`  silent node gone  p50 ${fmt(pct(expire, 50))}   max ${fmt(Math.max(...expire))}   goal ≤ ${3 * HEALTH_INTERVAL_MS} ms`)
+    console.log(`  reference: one HTTP round trip to a node in this mesh p50 ${fmt(pct(pings, 50))}   max ${fmt(Math.max(...pings))}; beacon interval ${HEALTH_INTERVAL_MS} ms`)
+  } finally {
+    for (const x of nodes) x.child.kill('SIGTERM')
+    await Promise.all(nodes.map(async x => { if (x.child.exitCode == null && x.child.signalCode == null) await new Promise(resolve => x.child.once('exit', resolve)) }))
+    await ollama.close()
+    await fs.rm(base, { recursive: true, force: true })
+  }
+}
+
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '10,30' }, rounds: { type: 'string', default: '5' }, 'no-rss': { type: 'boolean' }, 'in-process': { type: 'boolean' } } })
+for (const n of values.nodes.split(',').map(Number)) {
+  if (values['in-process'] === true) await meshBench(n, Number(values.rounds))
+  else await processBench(n, Number(values.rounds))
+}
 if (values['no-rss'] !== true) await idleRss()
 process.exit(0)
