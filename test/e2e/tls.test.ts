@@ -204,6 +204,13 @@ describe('e2e: HTTPS gateway', function () {
     assert.equal((await openWss(events, good.certPem, { origin: url.replace('https:', 'http:') })).status, 403)
   })
 
+  it('the CLI talks to it over HTTPS, trusting the node\'s own certificate from node.json', async () => {
+    assert.equal(typeof node.info!.tlsCert, 'string')
+    const r = await procs.run(['status', '--data', node.dataDir, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).peerId, node.info!.peerId)
+  })
+
   it('stops cleanly', async () => {
     const exit = await node.stop('SIGTERM')
     assert.equal(exit.code, 0, node.describe())
