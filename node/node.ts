@@ -63,12 +63,16 @@ export interface NodeJson {
   http: string
   peerId: string
   multiaddrs: string[]
+  /** the gateway's certificate file, when it serves HTTPS */
+  tlsCert?: string
 }
 
 export class RealmNode {
   readonly events: EventBus
   /** the sysop's tools: blocklist at every layer, shared blocklists, auth, bans, benching */
   sysop!: Sysop
+  /** frozen event loop, stuck runs, dead backends */
+  watchdog!: Watchdog
   readonly startedAt = Date.now()
   private readonly log = logger('realm:node')
   private readonly identifyAddrs = new Map<string, string[]>()
@@ -337,7 +341,10 @@ export class RealmNode {
   }
 
   nodeJson (): NodeJson {
-    return { pid: process.pid, http: this.gateway.url, peerId: this.peerId, multiaddrs: this.multiaddrs() }
+    const json: NodeJson = { pid: process.pid, http: this.gateway.url, peerId: this.peerId, multiaddrs: this.multiaddrs() }
+    // the CLI pins this certificate when it talks to a node serving HTTPS
+    if (this.config.http.tls_cert.trim() !== '') json.tlsCert = path.resolve(this.config.http.tls_cert.trim())
+    return json
   }
 
   /** This node's workers and health, as its beacon advertises them */
