@@ -71,8 +71,6 @@ export class RealmNode {
   readonly events: EventBus
   /** the sysop's tools: blocklist at every layer, shared blocklists, auth, bans, benching */
   sysop!: Sysop
-  /** frozen event loop, stuck runs, dead backends */
-  watchdog!: Watchdog
   readonly startedAt = Date.now()
   private readonly log = logger('realm:node')
   private readonly identifyAddrs = new Map<string, string[]>()
