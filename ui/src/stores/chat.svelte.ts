@@ -9,6 +9,7 @@ import {
 } from '../lib/chat.js'
 import { priceOf } from '../lib/models.js'
 import { load, save } from '../lib/storage.js'
+import type { TaskEvent } from '../lib/types.js'
 import { realm } from './realm.svelte.js'
 import { user } from './user.svelte.js'
 
@@ -94,7 +95,8 @@ class ChatStore {
     return this.active(mode)?.turns.some(isPending) === true
   }
 
-  async send (mode: ChatMode, text: string, images: ChatImage[]): Promise<void> {
+  /** `onEvent`: sees the task's events as they come (the voice reads the answer out as it streams) */
+  async send (mode: ChatMode, text: string, images: ChatImage[], onEvent?: (event: TaskEvent) => void): Promise<void> {
     const model = this.chosenModel[mode]
     if (model === undefined) return
     let conv = this.active(mode)
@@ -106,7 +108,7 @@ class ChatStore {
     const asked = ask(conv, text, images, model)
     this.attachments = { ...this.attachments, [mode]: [] }
     this.replace(asked.conv)
-    await this.run(asked.conv.id, asked.assistantId, model)
+    await this.run(asked.conv.id, asked.assistantId, model, onEvent)
   }
 
   async retry (mode: ChatMode, turnId: string): Promise<void> {
@@ -128,7 +130,7 @@ class ChatStore {
     }
   }
 
-  private async run (convId: string, turnId: string, model: string): Promise<void> {
+  private async run (convId: string, turnId: string, model: string, onEvent?: (event: TaskEvent) => void): Promise<void> {
     const conv = this.conversations.find(c => c.id === convId)
     if (conv == null) return
     const controller = new AbortController()
@@ -142,6 +144,7 @@ class ChatStore {
         signal: controller.signal,
         onEvent: (event) => {
           update(t => applyTaskEvent(t, event, (peerId, m) => priceOf(realm.catalog, peerId, m)))
+          onEvent?.(event)
         }
       })
     } catch (err) {
