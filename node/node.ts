@@ -1,6 +1,7 @@
 /**
  * The realm node, built in one place, in order — data dir lock (db) → config → key → trace log
- * → libp2p → presence → discovery → workers → gateway → node.json — and stopped in reverse.
+ * → libp2p → presence → discovery → workers → gateway → node.json → watchdog — and stopped in
+ * reverse.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -29,6 +30,7 @@ import { Router, type RouteSource } from './tasks/router.js'
 import { TaskManager } from './tasks/manager.js'
 import { TaskHistory } from './tasks/history.js'
 import { RttTracker } from './p2p/rtt.js'
+import { checkFailpoints, createWatchdog, traceFailpointHook, type RespawnCommand, type Watchdog, type WatchdogInit } from './watchdog/index.js'
 import { writeFileAtomic } from './fs-util.js'
 import { REALM_VERSION } from '../protocol/ids.js'
 import type { NodeHealth, WorkerAd } from '../protocol/presence.js'
@@ -37,6 +39,8 @@ import { errorMessage } from '../protocol/errors.js'
 export const NODE_JSON = 'node.json'
 export const DB_DIR = 'db'
 export const TRACE_DIR = 'trace'
+/** Latency and VRAM figures change without a worker event: a cached ad is rebuilt after this long */
+const LOCAL_AD_MAX_AGE_MS = 1_000
 
 export interface RealmNodeInit {
   /** the data dir (config, keys, database, trace log); created if missing */
@@ -55,6 +59,13 @@ export interface RealmNodeInit {
   workerInit?: Partial<WorkerInit>
   /** folder of the built web UI */
   uiDir?: string
+  /**
+   * How to start this node's process again: `realm start` passes its own command line, and a
+   * frozen event loop then restarts the node (watchdog). Default: none, a freeze is not acted on
+   */
+  respawn?: RespawnCommand
+  /** watchdog tuning (tests take over its timing); over the config's `watchdog` section */
+  watchdogInit?: Partial<WatchdogInit>
 }
 
 /** What `DIR/node.json` holds while the node runs; the CLI reads it */
@@ -71,11 +82,19 @@ export class RealmNode {
   readonly events: EventBus
   /** the sysop's tools: blocklist at every layer, shared blocklists, auth, bans, benching */
   sysop!: Sysop
+  /** frozen event loop, stuck runs, dead backends */
+  watchdog!: Watchdog
   readonly startedAt = Date.now()
   private readonly log = logger('realm:node')
   private readonly identifyAddrs = new Map<string, string[]>()
   private stopping?: Promise<void>
   private started = false
+  /** bumped by every worker change (state, models, bench, spend cap) */
+  private workersVersion = 0
+  /** the last `localAd()`, valid while workers, executor load and age allow */
+  private adCache?: { ad: LocalAd, workers: number, load: number, at: number }
+  /** `routeSources()` and `models()`, valid for one local ad and one version of the peer table */
+  private meshCache?: { ad: LocalAd, peers: number, sources?: RouteSource[], models?: MeshModel[] }
 
   private constructor (
     readonly dataDir: string,
@@ -121,7 +140,9 @@ export class RealmNode {
         maxBytes: config.trace.max_bytes,
         maxFiles: config.trace.max_files,
         retentionMs: config.trace.retention_days * 24 * 3600 * 1000,
-        redact: config.trace.keep_prompts ? undefined : redactPrompts
+        redact: config.trace.keep_prompts ? undefined : redactPrompts,
+        // crash tests only (REALM_FAILPOINTS): the process SIGKILLs itself mid-rotation
+        failpoint: traceFailpointHook()
       })
       await trace.start()
       opened.push({ close: async () => { await trace.stop() } })
@@ -132,6 +153,12 @@ export class RealmNode {
         warn(`config: ${repair}`)
       }
       if (!loaded.created && loaded.repairs.length > 0) events.emit('config.repaired', { path: loaded.path, repairs: loaded.repairs })
+
+      const failpoints = checkFailpoints()
+      if (failpoints !== undefined) {
+        warn(`failpoints armed (REALM_FAILPOINTS, for crash tests only): ${failpoints}; this node will SIGKILL itself there`)
+        events.emit('watchdog.failpoints', { armed: failpoints })
+      }
 
       const key = await loadOrCreateKey(dataDir)
       if (key.restoredFromBackup) {
@@ -189,7 +216,17 @@ export class RealmNode {
         specs = await detectWorkers()
         for (const spec of specs) events.emit('worker.detected', { backend: spec.backend, target: spec.target })
       }
-      const workers = specs.map(spec => benchable(attachWorker(spec, workerInit)))
+      const watchdog = createWatchdog({
+        dataDir,
+        traceDir: path.join(dataDir, TRACE_DIR),
+        enabled: config.watchdog.enabled,
+        freezeMs: config.watchdog.freeze_ms,
+        stuckMs: config.watchdog.stuck_ms,
+        respawn: init.respawn,
+        env: init.env,
+        ...init.watchdogInit
+      }, { events, waiting: (workerId) => node?.executor.health(workerId)?.queueDepth ?? 0 })
+      const workers = specs.map(spec => benchable(watchdog.watch(attachWorker(spec, workerInit))))
 
       const executor = new LocalExecutor(workers, {
         concurrency: config.workers.concurrency,
@@ -202,6 +239,14 @@ export class RealmNode {
         rttMs: (peerId) => rtt.rttMs(peerId),
         localWaitMs: (workerId, model) => executor.expectedWaitMs(workerId, model)
       })
+      // tasks a crash left open end now, as INTERRUPTED, so their clients learn the truth
+      const history = new TaskHistory(db)
+      const interrupted = await history.closeInterrupted()
+      for (const t of interrupted) {
+        events.emit('task.error', { id: t.id, requester: t.requester, code: t.error?.code, message: t.error?.message, attempts: t.attempts })
+      }
+      if (interrupted.length > 0) events.emit('node.tasks_interrupted', { count: interrupted.length })
+
       const tasks = new TaskManager({
         selfId: key.peerId,
         libp2p,
@@ -210,7 +255,7 @@ export class RealmNode {
         sources: () => node!.routeSources(),
         contextOf: (model) => node!.models().find(m => m.name === model)?.info.context,
         events,
-        history: new TaskHistory(db),
+        history,
         runOn: config.tasks.run_on,
         trusted: config.tasks.trusted,
         maxActive: config.queue.max_size,
@@ -246,6 +291,7 @@ export class RealmNode {
 
       node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, executor, taskServer, rtt, router, tasks, gateway, events)
       node.sysop = sysopTools
+      node.watchdog = watchdog
       sysopTools.attach({ libp2p, dropPeer: (id, reason) => { presence.drop(id, reason) }, workers: () => node!.workers, cancelRequester: (r) => tasks.cancelRequester(r) })
       return node
     } catch (err) {
@@ -269,7 +315,10 @@ export class RealmNode {
       this.presence.start()
       this.sysop.start()
       for (const worker of this.workers) {
-        worker.onChange(() => { this.presence.announce() })
+        worker.onChange(() => {
+          this.workersVersion++
+          this.presence.announce()
+        })
       }
       await Promise.all(this.workers.map(async w => { await w.start() }))
       await this.taskServer.start()
@@ -288,6 +337,8 @@ export class RealmNode {
       this.started = true
       await writeFileAtomic(path.join(this.dataDir, NODE_JSON), JSON.stringify(this.nodeJson(), null, 2) + '\n')
       events.emit('node.started', { peerId: this.peerId, http: this.gateway.url, multiaddrs: this.multiaddrs(), version: REALM_VERSION })
+      // last: a slow start is no freeze
+      await this.watchdog.start()
     } catch (err) {
       await this.stop().catch(() => {})
       throw err
@@ -309,6 +360,8 @@ export class RealmNode {
       }
     }
     if (this.started) this.events.emit('node.stopping', { peerId: this.peerId })
+    // first: a slow stop is no freeze (the CLI has its own deadline)
+    await step('watchdog', () => { this.watchdog.stop() })
     await step('node.json', async () => { await fs.rm(path.join(this.dataDir, NODE_JSON), { force: true }) })
     await step('gateway', async () => { await this.gateway.stop() })
     await step('tasks', async () => { await this.tasks.stop() })
@@ -345,8 +398,20 @@ export class RealmNode {
     return json
   }
 
-  /** This node's workers and health, as its beacon advertises them */
+  /**
+   * This node's workers and health, as its beacon advertises them. Built again only when a
+   * worker or the executor's load changed, or after LOCAL_AD_MAX_AGE_MS; callers must not change it
+   */
   localAd (): LocalAd {
+    const now = Date.now()
+    const c = this.adCache
+    if (c != null && c.workers === this.workersVersion && c.load === this.executor.loadVersion && now - c.at < LOCAL_AD_MAX_AGE_MS) return c.ad
+    const ad = this.buildLocalAd()
+    this.adCache = { ad, workers: this.workersVersion, load: this.executor.loadVersion, at: now }
+    return ad
+  }
+
+  private buildLocalAd (): LocalAd {
     const workers: WorkerAd[] = this.workers.map(w => {
       const s = w.status()
       const load = this.executor.health(s.id)
@@ -391,20 +456,32 @@ export class RealmNode {
     })
   }
 
-  /** Where tasks can run: this node's workers and every live peer's */
-  routeSources (): RouteSource[] {
-    return [
-      { peerId: this.peerId, local: true, workers: this.localAd().workers },
-      ...this.presence.peers().map(e => ({ peerId: e.peerId, local: false, workers: e.beacon.workers }))
-    ]
+  /** The cache of the mesh views for the current local ad and peer table */
+  private meshViews (): { ad: LocalAd, peers: number, sources?: RouteSource[], models?: MeshModel[] } {
+    const ad = this.localAd()
+    const peers = this.presence.table.version
+    if (this.meshCache?.ad !== ad || this.meshCache.peers !== peers) this.meshCache = { ad, peers }
+    return this.meshCache
   }
 
-  /** Every model in the mesh: this node's and every live peer's */
+  /** Where tasks can run: this node's workers and every live peer's (the same array while nothing changed; not to be changed) */
+  routeSources (): RouteSource[] {
+    const views = this.meshViews()
+    views.sources ??= [
+      { peerId: this.peerId, local: true, workers: views.ad.workers },
+      ...this.presence.peers().map(e => ({ peerId: e.peerId, local: false, workers: e.beacon.workers }))
+    ]
+    return views.sources
+  }
+
+  /** Every model in the mesh: this node's and every live peer's (the same array while nothing changed; not to be changed) */
   models (): MeshModel[] {
-    return meshModels([
-      { peerId: this.peerId, workers: this.localAd().workers, firstSeen: this.startedAt },
+    const views = this.meshViews()
+    views.models ??= meshModels([
+      { peerId: this.peerId, workers: views.ad.workers, firstSeen: this.startedAt },
       ...this.presence.peers().map(e => ({ peerId: e.peerId, workers: e.beacon.workers, firstSeen: e.firstSeen }))
     ])
+    return views.models
   }
 }
 

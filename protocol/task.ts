@@ -169,6 +169,8 @@ export type WorkerEvent =
 /** Why a task ended without output; the codes clients see */
 export const TASK_ERROR_CODES = [
   'INVALID_TASK', 'MODEL_NOT_FOUND', 'NO_WORKER', 'QUEUE_FULL', 'CANCELLED', 'LEASE_LOST',
-  'BACKEND_ERROR', 'BACKEND_UNREACHABLE', 'TIMEOUT', 'SPEND_CAP', 'FORBIDDEN', 'INTERNAL'
+  'BACKEND_ERROR', 'BACKEND_UNREACHABLE', 'TIMEOUT', 'SPEND_CAP', 'FORBIDDEN', 'INTERNAL',
+  // the node restarted while the task ran: set on its record by the next start
+  'INTERRUPTED'
 ] as const
 export type TaskErrorCode = typeof TASK_ERROR_CODES[number]

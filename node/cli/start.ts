@@ -7,6 +7,7 @@ import { parseWorkerSpec } from '../workers/index.js'
 import { isRealmError } from '../../protocol/errors.js'
 import { CliError } from './errors.js'
 import { applyTlsPaths, loadTlsFiles, tlsPathsFrom } from '../gateway/security-tls.js'
+import { respawnCommandOfThisProcess } from '../watchdog/index.js'
 
 export interface StartValues {
   http?: string
@@ -49,7 +50,8 @@ export async function startCommand (values: StartValues, dataDir: string): Promi
 
   let node: RealmNode
   try {
-    node = await RealmNode.create({ dataDir, flags, env: process.env, configure: (config) => { applyTlsPaths(config, tls) } })
+    // this node owns its process: a frozen event loop restarts it with this command line (watchdog)
+    node = await RealmNode.create({ dataDir, flags, env: process.env, respawn: respawnCommandOfThisProcess(), configure: (config) => { applyTlsPaths(config, tls) } })
   } catch (err) {
     if (isRealmError(err) && err.code === 'DATA_DIR_LOCKED') {
       const pid = await fs.readFile(path.join(dataDir, NODE_JSON), 'utf8').then(t => JSON.parse(t).pid, () => undefined)

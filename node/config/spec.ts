@@ -186,6 +186,14 @@ export const CONFIG_SPEC = {
       'HuggingFace price per million output tokens, USD, used to count the spend'),
     hf_usd_per_image: setting(usd, 0.05,
       'HuggingFace price per generated image, USD, used to count the spend')
+  },
+  watchdog: {
+    enabled: setting(z.boolean(), true,
+      'watch the node: restart it when its event loop freezes, free a worker held by a run that makes no progress, report dead backends'),
+    freeze_ms: setting(int(1000, 3_600_000), 10_000,
+      'no heartbeat from the event loop for this many milliseconds restarts the node (realm start only)'),
+    stuck_ms: setting(int(1000, 86_400_000), 180_000,
+      'a run with no progress for this many milliseconds, while another task waited as long for its worker, is cancelled and fails over')
   }
 } as const satisfies Record<string, Record<string, SettingSpec<any>>>
 

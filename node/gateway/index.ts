@@ -15,6 +15,7 @@ import { ollamaRoutes } from './routes/ollama.js'
 import { openaiRoutes } from './routes/openai.js'
 import { isSysopPath, sysopRoutes } from './routes/sysop.js'
 import { EventsSocket } from './events-ws.js'
+import { SpeechSocket, localSttStatus, type SpeechSocketInit } from './speech-ws.js'
 import { uiMiddleware } from './ui.js'
 import { GatewaySecurity, type GatewaySecurityInit } from './security.js'
 import { bannedCheck, userIdentity, type UserDirectory } from './users.js'
@@ -32,6 +33,8 @@ export interface GatewayInit {
   security?: GatewaySecurityInit
   /** web UI users (cookie identity, nickname, bans); without it every requester is an API key or address */
   users?: UserDirectory
+  /** `/realm/speech` (speech-ws.ts) settings over its defaults; recognition is this node's own `stt` worker's engine */
+  speech?: Partial<SpeechSocketInit>
 }
 
 export class GatewayListenError extends RealmError {
@@ -43,6 +46,7 @@ export class Gateway implements Startable {
   readonly app = new Koa()
   readonly server: http.Server
   readonly eventsSocket: EventsSocket
+  readonly speechSocket: SpeechSocket
   readonly security: GatewaySecurity
   readonly users?: UserDirectory
   private address?: AddressInfo
@@ -59,6 +63,13 @@ export class Gateway implements Startable {
     this.eventsSocket = new EventsSocket({ events: components.events, messagesPerS: this.security.wsMessagesPerS, userOf: users == null ? undefined : (req) => users.fromRequest(req), isSysop: components.sysop == null ? undefined : (req) => components.sysop!.auth.isSysopRequest(req) })
     // a ban is effective at once: the user's event sockets close (node.ts cancels their tasks)
     users?.onBan((id, banned) => { if (banned) this.eventsSocket.closeUser(id) })
+    // the web UI's microphone, recognised by this node's own offline engine (its `stt` worker says it works)
+    this.speechSocket = new SpeechSocket({
+      sttStatus: async () => await localSttStatus(components.localWorkers(), async () => await this.speechSocket.engines()),
+      userOf: users == null ? undefined : (req) => users.fromRequest(req),
+      ...init.speech
+    })
+    users?.onBan((id, banned) => { if (banned) this.speechSocket.closeUser(id) })
 
     const realm = realmRoutes(components, { users })
     const ollama = ollamaRoutes(components)
@@ -114,6 +125,9 @@ export class Gateway implements Startable {
       if (path === '/realm/events') {
         if (!this.security.allowUpgrade(req, socket)) return
         this.eventsSocket.handleUpgrade(req, socket, head)
+      } else if (path === '/realm/speech') {
+        if (!this.security.allowUpgrade(req, socket)) return
+        this.speechSocket.handleUpgrade(req, socket, head)
       } else {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n')
       }
@@ -122,6 +136,7 @@ export class Gateway implements Startable {
 
   async start (): Promise<void> {
     this.eventsSocket.start()
+    this.speechSocket.start()
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         this.server.off('listening', onListening)
@@ -148,6 +163,7 @@ export class Gateway implements Startable {
 
   async stop (): Promise<void> {
     this.eventsSocket.stop()
+    this.speechSocket.stop()
     await new Promise<void>((resolve) => {
       this.server.close(() => { resolve() })
       this.server.closeAllConnections()

@@ -17,6 +17,12 @@ export type ApplyResult = 'join' | 'update'
 
 export class PeerTable {
   private readonly peers = new Map<string, PeerEntry>()
+  private changes = 0
+
+  /** Changes with every beacon applied and every peer removed: views built from the table stay valid while it does not */
+  get version (): number {
+    return this.changes
+  }
 
   /** Record a validated, fresh beacon. A `leaving` beacon removes the peer */
   apply (beacon: Beacon, now: number): ApplyResult | 'leave' | undefined {
@@ -24,8 +30,10 @@ export class PeerTable {
     if (beacon.leaving === true) {
       if (existing == null) return undefined
       this.peers.delete(beacon.peerId)
+      this.changes++
       return 'leave'
     }
+    this.changes++
     if (existing == null) {
       this.peers.set(beacon.peerId, { peerId: beacon.peerId, beacon, lastSeen: now, firstSeen: now })
       return 'join'
@@ -41,6 +49,7 @@ export class PeerTable {
     for (const [peerId, entry] of this.peers) {
       if (now - entry.lastSeen > ttlMs) {
         this.peers.delete(peerId)
+        this.changes++
         dropped.push(peerId)
       }
     }
@@ -48,7 +57,9 @@ export class PeerTable {
   }
 
   remove (peerId: string): boolean {
-    return this.peers.delete(peerId)
+    if (!this.peers.delete(peerId)) return false
+    this.changes++
+    return true
   }
 
   get (peerId: string): PeerEntry | undefined {

@@ -25,9 +25,11 @@ const MAX_ADDRESS_BLOCKED_PEERS = 10_000
 const REDIAL_TIMEOUT_MS = 10_000
 
 export interface PeerGuardInit {
+  /** what is blocked */
   blocklist: Blocklist
+  /** where `sysop.disconnected` goes; default: none */
   events?: EventBus
-  /** this node's peer id: never blocked */
+  /** this node's peer id: never blocked; default: none */
   selfId?: string
 }
 

@@ -118,7 +118,17 @@ export class SharedBlocklists implements Startable {
       time: new Date(this.now()).toISOString(),
       entries: this.init.blocklist.localEntries()
     }
-    const data = await encodeBlocklist(list, this.init.privateKey)
+    let data: Uint8Array
+    for (;;) {
+      try {
+        data = await encodeBlocklist(list, this.init.privateKey)
+        break
+      } catch (err) {
+        // long reasons in many scripts can outgrow the byte limit: the oldest entries wait
+        if (!(err instanceof GossipValidationError && err.code === 'BLOCKLIST_TOO_LARGE') || list.entries.length === 0) throw err
+        list.entries = list.entries.slice(0, Math.floor(list.entries.length * 0.8))
+      }
+    }
     await this.init.blocklist.setSelfState({ publishing: true, seq })
     await this.libp2p.services.pubsub.publish(TOPIC_BLOCKLIST, data)
     this.stats.published++

@@ -93,6 +93,12 @@ export class LocalExecutor {
 
   private readonly jobs = new Map<string, Job>()
   private nextTicket = 0
+  private version = 0
+
+  /** Changes whenever a queue, a slot, a service time or a success rate does: what `health` says is unchanged while it is */
+  get loadVersion (): number {
+    return this.version
+  }
 
   /** Run a task on a local worker, waiting in its fair queue. Rejects with TaskError */
   async execute (task: TaskSpec, opts: ExecuteOptions): Promise<{ output: TaskOutput, timings: ExecTimings }> {
@@ -113,8 +119,10 @@ export class LocalExecutor {
         return
       }
       this.jobs.set(ticketId, job)
+      this.version++
       job.onAbort = () => {
         if (lane.queue.remove(ticketId) != null) {
+          this.version++
           this.jobs.delete(ticketId)
           reject(new TaskError('CANCELLED', 'task cancelled while queued'))
         }
@@ -146,6 +154,7 @@ export class LocalExecutor {
         break
       }
       this.jobs.delete(entry.ticket.id)
+      this.version++
       void this.run(lane, entry.item)
     }
   }
@@ -177,6 +186,7 @@ export class LocalExecutor {
       this.log('task %s on %s failed: %s', task.id, lane.worker.id, errorMessage(err))
       job.reject(err instanceof TaskError ? err : new TaskError(isTaskCode(code) ? code : 'BACKEND_ERROR', errorMessage(err), err instanceof RealmError ? err.details : undefined))
     } finally {
+      this.version++
       lane.running.delete(running)
       lane.slots.release()
       this.pump(lane)
@@ -238,6 +248,7 @@ export class LocalExecutor {
       for (const entry of lane.queue.removeRequester(requester)) {
         this.jobs.delete(entry.ticket.id)
         entry.item.reject(new TaskError('CANCELLED', 'requester removed'))
+        this.version++
         n++
       }
     }
@@ -254,6 +265,7 @@ export class LocalExecutor {
       }
     }
     this.jobs.clear()
+    this.version++
   }
 }
 

@@ -2,10 +2,15 @@
  * Per-task history on the requesting node, in the `tasks` bucket: each record under
  * `t:<id>`, and an index `r:<requester hash>:<inverted time>:<id>` so a requester's history
  * lists newest first without a scan of everyone's.
+ *
+ * Crash safety: an index `o:<id>` holds the tasks not ended yet, written in the same atomic batch
+ * as the new record and deleted in the same batch as its final one. After a crash (SIGKILL,
+ * power loss) the next start closes what it lists as `error` / `INTERRUPTED`
+ * (`closeInterrupted`), so every task a client was given an id for ends, and says why.
  */
 import { createHash } from 'node:crypto'
 import { Bucket, type RealmDb, type BucketStore } from '../db/index.js'
-import type { TaskRecord } from './types.js'
+import type { TaskRecord, TaskStatus } from './types.js'
 import type { TaskOutput } from '../../protocol/task.js'
 
 /** Largest time key, so that newer tasks sort first */
@@ -14,6 +19,12 @@ const TIME_BASE = 10 ** 15
 export const MAX_HISTORY_LIST = 500
 /** Text kept of an output in the stored record */
 const MAX_STORED_TEXT = 64 * 1024
+/** Key (in the `tasks` bucket) saying the open-task index `o:` is kept; before it, a start looks at every record once */
+const OPEN_INDEX_MARK = 'm:open-index'
+/** Statuses a task ends with: its record leaves the open-task index */
+const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['done', 'error', 'cancelled'])
+/** The code and message of a task the node was running when it died */
+export const INTERRUPTED_ERROR = { code: 'INTERRUPTED', message: 'the node restarted while this task ran; submit it again' } as const
 
 function requesterKey (requester: string): string {
   return createHash('sha256').update(requester).digest('hex').slice(0, 32)
@@ -44,13 +55,46 @@ export class TaskHistory {
     this.store = db.bucket<TaskRecord | ''>(Bucket.tasks)
   }
 
-  /** Store a record; a new one is indexed under its requester in the same atomic write */
-  async put (record: TaskRecord, isNew: boolean): Promise<void> {
-    if (isNew) {
-      await this.db.batch([this.store.putOp(`t:${record.id}`, record), this.store.putOp(indexKey(record.requester, record.createdAt, record.id), '')])
-    } else {
-      await this.store.put(`t:${record.id}`, record)
+  /**
+   * Store a record; a new one is indexed under its requester in the same atomic write. A record
+   * not final yet is listed as open, a final one leaves that list in the same write.
+   * `sync`: fsync before resolving (survives a power loss, not only a crash of the process).
+   */
+  async put (record: TaskRecord, isNew: boolean, options?: { sync?: boolean }): Promise<void> {
+    const ops = [this.store.putOp(`t:${record.id}`, record)]
+    if (isNew) ops.push(this.store.putOp(indexKey(record.requester, record.createdAt, record.id), ''))
+    if (!FINAL_STATUSES.has(record.status)) ops.push(this.store.putOp(`o:${record.id}`, ''))
+    else if (!isNew) ops.push(this.store.delOp(`o:${record.id}`))
+    await this.db.batch(ops, options)
+  }
+
+  /**
+   * Close the records a crash left open (`queued`, `running`) as `error` with code INTERRUPTED;
+   * returns them as closed. Run at start, before any task is taken.
+   */
+  async closeInterrupted (now = new Date()): Promise<TaskRecord[]> {
+    const ids = new Set<string>()
+    for await (const [key] of this.store.entries({ gte: 'o:', lt: 'o;' })) ids.add(key.slice(2))
+    const indexed = await this.store.get(OPEN_INDEX_MARK) !== undefined
+    if (!indexed) {
+      // a database from before the open-task index: look at every record, once
+      for await (const [key, value] of this.store.entries({ gte: 't:', lt: 't;' })) {
+        if (value !== '' && !FINAL_STATUSES.has(value.status)) ids.add(key.slice(2))
+      }
     }
+    const closed: TaskRecord[] = []
+    for (const id of ids) {
+      const record = await this.get(id)
+      const ops = [this.store.delOp(`o:${id}`)]
+      if (record != null && !FINAL_STATUSES.has(record.status)) {
+        const ended: TaskRecord = { ...record, status: 'error', endedAt: now.toISOString(), error: { ...INTERRUPTED_ERROR } }
+        ops.push(this.store.putOp(`t:${id}`, ended))
+        closed.push(ended)
+      }
+      await this.db.batch(ops)
+    }
+    if (!indexed) await this.store.put(OPEN_INDEX_MARK, '', { sync: true })
+    return closed
   }
 
   async get (id: string): Promise<TaskRecord | undefined> {

@@ -79,6 +79,10 @@ class Run implements TaskRun {
   /** when the last attempt started running, and when it first produced output */
   startedAt?: number
   firstOutputAt?: number
+  /** the first history write (the record is in the database once it resolves) */
+  stored: Promise<void> = Promise.resolve()
+  /** the last history write: each one starts after the one before, so the final record is the one kept */
+  saved: Promise<void> = Promise.resolve()
 
   constructor (readonly id: string, readonly spec: TaskSpec, readonly ctx: SubmitContext, readonly record: TaskRecord, readonly submittedAt: number) {
     this.accepted = new Promise((resolve, reject) => { this.acceptedResolve = resolve; this.acceptedReject = reject })
@@ -118,6 +122,7 @@ export class TaskManager implements TaskManagerApi {
   private readonly recent = new Map<string, TaskRecord>()
   private readonly perRequester = new Map<string, number>()
   private readonly now: () => number
+  private index?: { sources: RouteSource[], served: Set<string>, vision: Set<string> }
 
   constructor (private readonly init: TaskManagerInit) {
     this.now = init.now ?? Date.now
@@ -133,21 +138,38 @@ export class TaskManager implements TaskManagerApi {
 
   /** The mesh's name for a model a client named (a bare name means `:latest`) */
   resolveModel (kind: TaskKind, model: string): string | undefined {
-    const names = new Set<string>()
-    for (const source of this.init.sources()) {
-      for (const w of source.workers) {
-        if (w.health.state !== 'ok') continue
-        for (const m of w.models) if (m.kinds.includes(kind)) names.add(m.name)
-      }
-    }
-    if (names.has(model)) return model
-    if (!model.includes(':') && names.has(`${model}:latest`)) return `${model}:latest`
+    const { served } = this.modelIndex()
+    if (served.has(`${kind}\n${model}`)) return model
+    if (!model.includes(':') && served.has(`${kind}\n${model}:latest`)) return `${model}:latest`
     return undefined
   }
 
   private servesVision (kind: TaskKind, model: string): boolean {
-    return this.init.sources().some(source => source.workers.some(w =>
-      w.health.state === 'ok' && w.models.some(m => m.name === model && m.kinds.includes(kind) && m.vision === true)))
+    return this.modelIndex().vision.has(`${kind}\n${model}`)
+  }
+
+  /**
+   * `kind\nmodel` of every healthy worker's models (and of those that take images), built again
+   * only when `sources()` hands out a new array (the node's stays the same while nothing changed)
+   */
+  private modelIndex (): { served: Set<string>, vision: Set<string> } {
+    const sources = this.init.sources()
+    if (this.index?.sources === sources) return this.index
+    const served = new Set<string>()
+    const vision = new Set<string>()
+    for (const source of sources) {
+      for (const w of source.workers) {
+        if (w.health.state !== 'ok') continue
+        for (const m of w.models) {
+          for (const kind of m.kinds) {
+            served.add(`${kind}\n${m.name}`)
+            if (m.vision === true) vision.add(`${kind}\n${m.name}`)
+          }
+        }
+      }
+    }
+    this.index = { sources, served, vision }
+    return this.index
   }
 
   submit (submission: TaskSubmission, ctx: SubmitContext): TaskRun {
@@ -182,7 +204,9 @@ export class TaskManager implements TaskManagerApi {
     }
     run.emit({ type: 'task.submitted', id, kind: spec.kind, model: spec.model })
     this.init.events.emit('task.submitted', { id, requester: ctx.requester, kind: spec.kind, model: spec.model, ...(this.init.keepPrompts === true ? { prompt: record.prompt } : {}) })
-    void this.init.history.put(record, true).catch(err => { this.log.error('history: %s', errorMessage(err)) })
+    // fsynced: a task whose id the client is given (`taskStored`) survives even a power loss
+    run.stored = this.init.history.put({ ...record }, true, { sync: true })
+    run.saved = run.stored.catch(err => { this.log.error('history: %s', errorMessage(err)) })
     void this.drive(run)
     return run
   }
@@ -217,11 +241,14 @@ export class TaskManager implements TaskManagerApi {
     return n
   }
 
-  /** Cancel everything (node stopping) and wait for the runs to end */
+  /** Cancel everything (node stopping) and wait for the runs to end and their records to be written */
   async stop (): Promise<void> {
     const runs = [...this.runs.values()]
     for (const run of runs) run.cancel()
-    await Promise.all(runs.map(async r => { await r.result.catch(() => {}) }))
+    await Promise.all(runs.map(async r => {
+      await r.result.catch(() => {})
+      await r.saved
+    }))
   }
 
   private allow = (peerId: string, local: boolean): boolean => {
@@ -420,7 +447,11 @@ export class TaskManager implements TaskManagerApi {
     const n = (this.perRequester.get(run.ctx.requester) ?? 1) - 1
     if (n <= 0) this.perRequester.delete(run.ctx.requester)
     else this.perRequester.set(run.ctx.requester, n)
-    void this.init.history.put(run.record, false).catch(err => { this.log.error('history: %s', errorMessage(err)) })
+    const final = { ...run.record }
+    // after the first write (which indexes the record, or failed to: then this one does)
+    run.saved = run.stored.then(() => false, () => true)
+      .then(async isNew => { await this.init.history.put(final, isNew) })
+      .catch(err => { this.log.error('history: %s', errorMessage(err)) })
   }
 
   private timings (run: Run): TaskTimings {
@@ -461,6 +492,15 @@ export class TaskManager implements TaskManagerApi {
     run.emit({ type: 'task.trimmed', id: run.id, dropped, reason })
     this.init.events.emit('task.trimmed', { id: run.id, requester: run.ctx.requester, dropped, context })
   }
+}
+
+/**
+ * Resolves once the task's record is in the database, so the client may be given its id: a
+ * crash after that cannot lose it (the next start closes it as INTERRUPTED if it had not ended).
+ * Rejects when the write failed. Runs of other `TaskManagerApi`s resolve at once.
+ */
+export async function taskStored (run: TaskRun): Promise<void> {
+  if (run instanceof Run) await run.stored
 }
 
 function toTaskError (err: unknown): TaskError {

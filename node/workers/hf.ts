@@ -18,7 +18,7 @@ import { finishModels } from './listing.js'
 import type { Adapter, ListerComponents, Listing } from './listing.js'
 import { imageMime } from './media.js'
 import { MAX_MEDIA_BYTES, chatMessages, chatParams, openaiModelMissing, openaiPath, parseOpenAIModels, streamChatCompletions } from './openai.js'
-import type { ErrorAnswer, RunSession } from './session.js'
+import type { BackendAnswer, ErrorAnswer, RunSession } from './session.js'
 import type { SpecModel } from './types.js'
 
 /** The kinds of an HF model from its name, when the spec gives none: embedders, image generators, else chat */
@@ -147,7 +147,7 @@ export class HfAdapter implements Adapter {
     }
   }
 
-  private async notOk (session: RunSession, model: string, res: Response, what: string): Promise<Error> {
+  private async notOk (session: RunSession, model: string, res: BackendAnswer, what: string): Promise<Error> {
     const answer = await session.errorAnswer(res)
     if (hfModelMissing(answer)) return new ModelNotFoundError(model, answer.message)
     return session.httpError(what, answer)

@@ -17,7 +17,7 @@ import { finishModels } from './listing.js'
 import type { Adapter, ListerComponents, Listing } from './listing.js'
 import { audioExtension, audioMime, base64ImageMime, imageMime } from './media.js'
 import { TextSink } from './session.js'
-import type { ErrorAnswer, RunSession } from './session.js'
+import type { BackendAnswer, ErrorAnswer, RunSession } from './session.js'
 import type { Connection } from './spec.js'
 
 /** Largest audio or image accepted from a backend: what fits in one base64 Media of a TaskOutput */
@@ -237,7 +237,7 @@ const ImagesSchema = z.looseObject({
 /** Runs one task on an OpenAI-compatible server */
 async function runOpenAI (task: TaskSpec, session: RunSession): Promise<TaskOutput> {
   const { conn } = session
-  const notOk = async (res: Response, what: string): Promise<Error> => {
+  const notOk = async (res: BackendAnswer, what: string): Promise<Error> => {
     const answer = await session.errorAnswer(res)
     if (openaiModelMissing(answer)) return new ModelNotFoundError(task.model, answer.message)
     return session.httpError(what, answer)

@@ -15,7 +15,10 @@ import { MAX_TEXT_CHARS } from '../../protocol/task.js'
 import type { WorkerEvent } from '../../protocol/task.js'
 import { CANCEL_REQUEST_TIMEOUT_MS, MAX_ANSWER_BYTES, MAX_ERROR_BODY_BYTES, MAX_ERROR_MESSAGE_CHARS, MAX_STREAM_LINE_CHARS } from './constants.js'
 import { BackendError, BackendUnreachableError, TaskCancelledError, TaskTimeoutError } from './errors.js'
+import { fetchAnswer, httpRequest, type BackendAnswer } from './answer.js'
 import type { Connection } from './spec.js'
+
+export type { BackendAnswer } from './answer.js'
 
 const log = logger('realm:workers:run')
 
@@ -88,6 +91,12 @@ export class RunSession {
   private readonly cancelHooks: Array<(signal: AbortSignal) => Promise<unknown>> = []
   private cancelling: Promise<unknown> = Promise.resolve()
   private readonly onAbort = (): void => { this.cancel() }
+  /** token text held back while a chunk's lines are read: one network read, one token event */
+  private pendingText = ''
+  /** a chunk of a body is being consumed (see `chunks`) */
+  private batching = false
+  /** the first token has gone: it never waits for the rest of its chunk */
+  private firstToken = true
 
   constructor (init: RunSessionInit) {
     this.init = init
@@ -109,7 +118,7 @@ export class RunSession {
   /** the error the run ends with whatever happened inside it (CANCELLED, TIMEOUT), if any */
   get stopped (): RealmError | undefined {
     if (this.cancelled) return new TaskCancelledError()
-    if (this.timedOut) return new TaskTimeoutError(this.init.idleTimeoutMs, this.emitted > 0)
+    if (this.timedOut) return new TaskTimeoutError(this.init.idleTimeoutMs, this.emitted > 0 || this.pendingText !== '')
     return undefined
   }
 
@@ -118,11 +127,40 @@ export class RunSession {
     await this.cancelling.catch(() => {})
   }
 
-  /** forwards an event to the task */
+  /** forwards an event to the task (after the tokens held back, so the order stays) */
   emit (event: WorkerEvent): void {
     if (this.controller.signal.aborted) return
+    this.flushTokens()
     this.emitted++
     this.init.emit(event)
+  }
+
+  /**
+   * forwards a token: at once, or, while a chunk of the body is being read, with the other
+   * tokens of that chunk as one event when the chunk is done (one event per network read, not
+   * one per streamed line, all the way to the client). The first token of the run always goes
+   * at once: the time to the first token never includes parsing the rest of its burst
+   */
+  emitToken (text: string): void {
+    if (text === '' || this.controller.signal.aborted) return
+    if (!this.batching || this.firstToken) {
+      this.firstToken = false
+      this.emitted++
+      this.init.emit({ type: 'token', text })
+      return
+    }
+    if (this.pendingText.length + text.length > MAX_TEXT_CHARS) this.flushTokens()
+    this.pendingText += text
+  }
+
+  /** emits the tokens held back, as one event */
+  flushTokens (): void {
+    if (this.pendingText === '') return
+    const text = this.pendingText
+    this.pendingText = ''
+    if (this.controller.signal.aborted) return
+    this.emitted++
+    this.init.emit({ type: 'token', text })
   }
 
   /** the backend showed it is alive: restarts the idle timer */
@@ -164,6 +202,7 @@ export class RunSession {
 
   /** The error a failure of the exchange means (see the module comment) */
   failure (err: unknown, phase: 'connect' | 'read'): RealmError {
+    this.flushTokens()
     const stopped = this.stopped
     if (stopped !== undefined) return stopped
     if (err instanceof RealmError) return err
@@ -175,11 +214,17 @@ export class RunSession {
 
   /** a BACKEND_ERROR carrying `partial` */
   backendError (message: string, details: Record<string, unknown> = {}): BackendError {
+    // the tokens that came before the failure reach the client, and make it partial
+    this.flushTokens()
     return new BackendError(message, { ...details, partial: this.emitted > 0 })
   }
 
-  /** Requests `conn.base + path + conn.search`; any HTTP status resolves, a network failure rejects */
-  async request (path: string, init: SessionRequestInit = {}): Promise<Response> {
+  /**
+   * Requests `conn.base + path + conn.search`; any HTTP status resolves, a network failure
+   * rejects. Over `node:http(s)` with kept-alive connections; through fetch for a multipart body
+   * or when the worker was given its own fetch
+   */
+  async request (path: string, init: SessionRequestInit = {}): Promise<BackendAnswer> {
     const headers: Record<string, string> = { accept: init.accept ?? 'application/json', ...this.conn.headers, ...init.headers }
     let body: string | FormData | undefined
     if (init.json !== undefined) {
@@ -190,10 +235,13 @@ export class RunSession {
     }
     let url = this.url(path)
     const signal = init.signal === undefined ? this.controller.signal : AbortSignal.any([this.controller.signal, init.signal])
+    const method = init.method ?? (body === undefined ? 'GET' : 'POST')
     for (let hops = 0; ; hops++) {
-      let res: Response
+      let res: BackendAnswer
       try {
-        res = await this.init.fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal, redirect: 'manual' })
+        res = typeof body === 'object' || this.init.fetch !== globalThis.fetch
+          ? fetchAnswer(await this.init.fetch(url, { method, headers, body, signal, redirect: 'manual' }))
+          : await httpRequest(url, { method, headers, body, signal })
       } catch (err) {
         throw this.failure(err, 'connect')
       }
@@ -238,7 +286,7 @@ export class RunSession {
   }
 
   /** the whole body, at most `limit` bytes */
-  async bytes (res: Response, limit = MAX_ANSWER_BYTES): Promise<Buffer> {
+  async bytes (res: BackendAnswer, limit = MAX_ANSWER_BYTES): Promise<Buffer> {
     const chunks: Uint8Array[] = []
     let size = 0
     for await (const chunk of this.chunks(res)) {
@@ -250,7 +298,7 @@ export class RunSession {
   }
 
   /** the body parsed as JSON; BACKEND_ERROR when it is not JSON */
-  async json (res: Response, what: string, limit = MAX_ANSWER_BYTES): Promise<unknown> {
+  async json (res: BackendAnswer, what: string, limit = MAX_ANSWER_BYTES): Promise<unknown> {
     const text = (await this.bytes(res, limit)).toString('utf8')
     try {
       return JSON.parse(text)
@@ -259,31 +307,38 @@ export class RunSession {
     }
   }
 
-  /** the body chunk by chunk, touching the idle timer on each; read failures classified */
-  async * chunks (res: Response): AsyncGenerator<Uint8Array> {
-    if (res.body === null) return
-    const reader = res.body.getReader()
+  /**
+   * the body chunk by chunk, touching the idle timer on each; read failures classified. The
+   * tokens of a chunk (`emitToken`) leave as one event once the consumer asks for the next one
+   */
+  async * chunks (res: BackendAnswer): AsyncGenerator<Uint8Array> {
+    const body = res.body
+    if (body === null) return
     try {
       for (;;) {
-        let result: ReadableStreamReadResult<Uint8Array>
+        this.batching = false
+        this.flushTokens()
+        let chunk: Uint8Array | undefined
         try {
-          result = await reader.read()
+          chunk = await body.read()
         } catch (err) {
           throw this.failure(err, 'read')
         }
-        if (result.done) return
+        if (chunk === undefined) return
         this.touch()
-        yield result.value
+        this.batching = true
+        yield chunk
       }
     } finally {
-      reader.releaseLock()
-      // a reader left early (a parse error, an `error` line) must not keep the connection open
-      await res.body.cancel().catch(() => {})
+      this.batching = false
+      this.flushTokens()
+      // a reader left early (the final line, a parse error, an `error` line) drops the rest
+      await body.cancel().catch(() => {})
     }
   }
 
   /** the body as text lines (`\n`, `\r\n` or `\r`), the last one even without a line break */
-  async * lines (res: Response): AsyncGenerator<string> {
+  async * lines (res: BackendAnswer): AsyncGenerator<string> {
     const decoder = new TextDecoder()
     let buffered = ''
     for await (const chunk of this.chunks(res)) {
@@ -307,7 +362,7 @@ export class RunSession {
   }
 
   /** NDJSON: one JSON value per non-empty line; BACKEND_ERROR on a line that is not JSON */
-  async * ndjson (res: Response, what: string): AsyncGenerator<unknown> {
+  async * ndjson (res: BackendAnswer, what: string): AsyncGenerator<unknown> {
     for await (const line of this.lines(res)) {
       if (line.trim() === '') continue
       let value: unknown
@@ -321,7 +376,7 @@ export class RunSession {
   }
 
   /** Server-sent events as the HTML standard parses them (comments and `id:`/`retry:` ignored) */
-  async * sse (res: Response): AsyncGenerator<SseEvent> {
+  async * sse (res: BackendAnswer): AsyncGenerator<SseEvent> {
     let event = ''
     let data: string[] = []
     for await (const line of this.lines(res)) {
@@ -343,7 +398,7 @@ export class RunSession {
   }
 
   /** reads an error answer: its message in whichever shape the API uses */
-  async errorAnswer (res: Response): Promise<ErrorAnswer> {
+  async errorAnswer (res: BackendAnswer): Promise<ErrorAnswer> {
     let text = ''
     try {
       text = (await this.bytes(res, MAX_ERROR_BODY_BYTES)).toString('utf8')
@@ -387,7 +442,7 @@ export class RunSession {
   }
 }
 
-/** Collects streamed text: each piece is emitted as a token and added to the output, within the output's limit */
+/** Collects streamed text: each piece is added to the output, within its limit, and emitted as a token (those of one network read as one event) */
 export class TextSink {
   private readonly parts: string[] = []
   private length = 0
@@ -399,10 +454,12 @@ export class TextSink {
     this.length += text.length
     if (this.length > MAX_OUTPUT_TEXT_CHARS) throw this.session.backendError(`answer longer than ${MAX_OUTPUT_TEXT_CHARS} characters`)
     this.parts.push(text)
-    this.session.emit({ type: 'token', text })
+    this.session.emitToken(text)
   }
 
+  /** the whole text; the tokens held back are emitted first, so the events have it all too */
   get text (): string {
+    this.session.flushTokens()
     return this.parts.join('')
   }
 }

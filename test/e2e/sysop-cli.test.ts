@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { waitFor } from '../helpers/wait.js'
-import { Processes, buildOnce, reasonLines, type RealmNodeProcess } from './realm-cli.js'
+import { PROCESS_DEADLINE_MS, Processes, buildOnce, reasonLines, type RealmNodeProcess } from './realm-cli.js'
 
 const TEST_TIMEOUT_MS = 150_000
 /** Liveness deadline for peers to appear in, or leave, each other's tables */
@@ -41,7 +41,9 @@ describe('e2e: sysop commands', function () {
   let b: RealmNodeProcess
   let aDir: string
 
-  before(async () => {
+  before(async function () {
+    // two processes to start, each of which rebuilds dist/ first if the sources changed meanwhile
+    this.timeout(2 * PROCESS_DEADLINE_MS + 60_000)
     buildOnce()
     aDir = await procs.tempDir()
     a = procs.start(aDir)

@@ -11,6 +11,8 @@ import { HttpError } from '../errors.js'
 import { readRawBody } from '../compat/body.js'
 import { requesterOf } from '../compat/requester.js'
 import { TaskError, type TaskEvent } from '../../tasks/types.js'
+import { taskStored } from '../../tasks/manager.js'
+import { failpoint } from '../../watchdog/failpoints.js'
 import { TaskKindSchema } from '../../../protocol/kinds.js'
 import { TaskOptionsSchema } from '../../../protocol/task.js'
 
@@ -73,13 +75,21 @@ export function taskRoutes (c: GatewayComponents): Router {
       if (err instanceof TaskError) throw taskHttpError(err)
       throw err
     }
+    // a client that goes away cancels its task
+    if (stream) ctx.req.on('close', () => { if (!ctx.res.writableEnded) controller.abort() })
+    // acknowledged only once its record is in the database: a crash after this cannot lose it
+    try {
+      await taskStored(run)
+    } catch (err) {
+      run.cancel()
+      throw new HttpError(500, 'INTERNAL', `the task could not be recorded: ${err instanceof Error ? err.message : String(err)}`)
+    }
     if (!stream) {
       ctx.status = 202
       ctx.body = { id: run.id }
+      ctx.res.once('finish', () => { failpoint('task.acknowledged') })
       return
     }
-    // a client that goes away cancels its task
-    ctx.req.on('close', () => { if (!ctx.res.writableEnded) controller.abort() })
     ctx.res.on('close', () => { if (!ctx.res.writableFinished) controller.abort() })
     const body = new PassThrough()
     ctx.status = 200
