@@ -246,9 +246,10 @@ async function processBench (n: number, rounds: number): Promise<void> {
       }
     }
     const pings: number[] = []
+    const alive = rest.filter(x => x !== origin)
     for (let i = 0; i < 20; i++) {
       const t = performance.now()
-      await fetch(others[i % others.length].http + '/realm/status')
+      await fetch(alive[i % alive.length].http + '/realm/status')
       pings.push(performance.now() - t)
     }
     console.log(`\nN = ${n} nodes (one process each), beacon interval ${HEALTH_INTERVAL_MS} ms, ${rounds} rounds, ${appear.length + disappear.length} observations`)
