@@ -172,7 +172,7 @@ class Found {
       } else if (Object.hasOwn(CONFIG_SPEC, key)) {
         this.log.add(`${key} = ${quote(value)} dropped: ${key} is a section, write its settings under [${key}]`)
       } else {
-        this.log.add(`unknown setting ${key} dropped (settings belong in a [section])`)
+        this.log.add(`unknown setting ${shortName(key)} dropped (settings belong in a [section])`)
       }
     }
   }
@@ -186,7 +186,7 @@ class Found {
     const spec = settingSpec(section, key)
     const name = `${section}.${key}`
     if (spec === undefined) {
-      this.log.add(`unknown setting ${name} dropped`)
+      this.log.add(`unknown setting ${shortName(name)} dropped`)
       return
     }
     let state = this.keys.get(name)
@@ -206,7 +206,7 @@ class Found {
 
   finish (): RealmConfig {
     for (const [name, count] of this.unknownSections) {
-      this.log.add(`unknown section [${name}] dropped${count > 0 ? ` with its ${count} setting${count === 1 ? '' : 's'}` : ''}`)
+      this.log.add(`unknown section [${shortName(name)}] dropped${count > 0 ? ` with its ${count} setting${count === 1 ? '' : 's'}` : ''}`)
     }
     const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>
     const missing: string[] = []
@@ -292,6 +292,11 @@ export function quote (value: unknown): string {
     text = String(value)
   }
   return text.length > MAX_QUOTED_VALUE_CHARS ? `${text.slice(0, MAX_QUOTED_VALUE_CHARS)}…` : text
+}
+
+/** A key or section name from the file, cut like a quoted value: a 100 000-character key is not echoed whole to stderr and the trace log */
+function shortName (name: string): string {
+  return name.length > MAX_QUOTED_VALUE_CHARS ? `${name.slice(0, MAX_QUOTED_VALUE_CHARS)}…` : name
 }
 
 function firstErrorLine (err: unknown): string {

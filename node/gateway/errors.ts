@@ -21,6 +21,11 @@ export class HttpError extends RealmError {
 const STATUS_BY_CODE: Record<string, number> = {
   INVALID_MESSAGE: 400,
   INVALID_REQUEST: 400,
+  // the bounded body readers (compat/body.ts), also used by realm routes
+  INVALID_JSON: 400,
+  EMPTY_BODY: 400,
+  INVALID_MULTIPART: 400,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_LARGE: 413,
   MODEL_NOT_FOUND: 404,
   NOT_FOUND: 404,

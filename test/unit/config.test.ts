@@ -335,6 +335,15 @@ describe('config', () => {
       assert.match(repairs[repairs.length - 1], /^and \d+ more repairs$/)
     })
 
+    it('cuts huge unknown key and section names in its messages (found by the fuzzer)', () => {
+      const key = 'k'.repeat(100_000)
+      for (const text of [`[node]\n${key} = 1\n`, `${key} = 1\n`, `[${key}]\nx = 1\n`]) {
+        const { repairs } = repairConfigText(text)
+        assert.ok(repairs.length > 0)
+        for (const r of repairs) assert.ok(r.length < 200, `a repair message of ${r.length} characters`)
+      }
+    })
+
     it('throws CONFIG_UNWRITABLE when the data dir cannot be created', async () => {
       await fs.writeFile(path.join(dir, 'a-file'), '')
       await assert.rejects(loadConfig(path.join(dir, 'a-file', 'data')), (err: unknown) => {

@@ -171,6 +171,15 @@ describe('gateway security', function () {
       assert.ok(!page.text.includes('<'))
     })
 
+    it('answers a compressed body on the realm routes with 415, not 500 (found by the fuzzer)', async () => {
+      const body = JSON.stringify({ kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'hi' }] } })
+      for (const encoding of ['gzip', '']) {
+        const r = await raw(node.url, '/realm/tasks', { method: 'POST', body, headers: { 'content-type': 'application/json', 'content-encoding': encoding } })
+        assert.equal(r.status, 415, `Content-Encoding ${JSON.stringify(encoding)}: ${r.text}`)
+        assert.equal(r.json().error.code, 'UNSUPPORTED_MEDIA_TYPE')
+      }
+    })
+
     it('a state-changing browser request needs the node\'s own origin; requests without Origin (SDKs, curl) pass', async () => {
       const body = JSON.stringify({ kind: 'chat', model: 'llama3.2:1b', input: { messages: [] } })
       const post = async (headers: Record<string, string>): Promise<RawAnswer> => await raw(node.url, '/realm/tasks', { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
