@@ -30,6 +30,20 @@ const enc = new TextEncoder()
 const PNG_B64 = solidPng(8, 8, [10, 120, 200]).toString('base64')
 const WAV = wavFromPcm(tonePcm(200))
 
+/**
+ * encodeURIComponent, except that a lone surrogate (which it throws on) goes out as the three
+ * bytes a careless encoder writes for it (`%ED%A0%80`): not UTF-8, so a nastier input still
+ */
+export function percentEncode (text: string): string {
+  let out = ''
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!
+    if (c >= 0xd800 && c <= 0xdfff) out += [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)].map(b => `%${b.toString(16).toUpperCase()}`).join('')
+    else out += encodeURIComponent(ch)
+  }
+  return out
+}
+
 // ---------------------------------------------------------------------------------------------
 // the node
 
@@ -80,7 +94,10 @@ export async function startFuzzNode (): Promise<FuzzNode> {
   await node.start()
   const routeErrors: FuzzNode['routeErrors'] = []
   node.gateway.app.on('error', (err: unknown, ctx: any) => {
-    const e = err as Error
+    const e = err as Error & { code?: unknown }
+    // a request Node's HTTP parser refused after the answer went out, a client gone mid-body or
+    // mid-stream: Koa reports the socket's error here, but it is the client's doing, not a route failing
+    if (typeof e?.code === 'string' && (/^HPE_/.test(e.code) || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e.code))) return
     routeErrors.push({ message: `${e?.name}: ${String(e?.message).slice(0, 300)} @ ${stackTop(e?.stack ?? '')}`, at: String(ctx?.get?.('x-fuzz-case') ?? '') })
   })
   await until('the stand-ins\' models in the mesh', () => FUZZ_MODELS.every(n => node.models().some(m => m.name === n)))
@@ -326,9 +343,19 @@ const HEADER_VALUES: Array<[string, string[]]> = [
   ['If-None-Match', ['*', '"x"']]
 ]
 
-export type MutationClass = 'valid' | 'body' | 'query' | 'path' | 'headers' | 'framing' | 'method' | 'random body' | 'disconnect'
+export type MutationClass = 'valid' | 'body' | 'query' | 'path' | 'headers' | 'auth' | 'framing' | 'method' | 'random body' | 'disconnect'
 
-interface Prepared { model: RequestModel, exchange: RawExchange, cls: MutationClass, notes: string[], authOk: boolean }
+export interface Prepared {
+  model: RequestModel
+  exchange: RawExchange
+  cls: MutationClass
+  notes: string[]
+  authOk: boolean
+  /** a sysop route asked without the sysop's token: it must never answer 2xx */
+  tokenless: boolean
+  /** the valid request it was made from */
+  original: { method: string, path: string }
+}
 
 function bodyBytes (m: RequestModel, boundary: string): Uint8Array | undefined {
   if (m.raw !== undefined) return m.raw
@@ -346,7 +373,7 @@ function bodyBytes (m: RequestModel, boundary: string): Uint8Array | undefined {
 }
 
 function encodeQuery (q: Array<[string, string]>): string {
-  return q.length === 0 ? '' : '?' + q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
+  return q.length === 0 ? '' : '?' + q.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&')
 }
 
 /** The request on the wire; `framing` says how its body is framed */
@@ -397,7 +424,7 @@ export function prepareCase (f: FuzzNode, route: RouteSpec, seed: number, index:
   const hasBody = m.json !== undefined || m.multipart !== undefined
   const cls = rng.weighted<MutationClass>([
     ['valid', 8], ['body', hasBody ? 45 : 0], ['query', hasBody ? 6 : 25], ['path', route.name.includes(':') ? 12 : 5], ['headers', 15],
-    ['framing', 7], ['method', 3], ['random body', 5], ['disconnect', route.ws === true ? 0 : 2]
+    ['auth', needsToken(route) ? 15 : 0], ['framing', 7], ['method', 3], ['random body', 5], ['disconnect', route.ws === true ? 0 : 2]
   ])
   const notes: string[] = []
   const exchange = { bytes: new Uint8Array(0) } as RawExchange
@@ -435,7 +462,7 @@ export function prepareCase (f: FuzzNode, route: RouteSpec, seed: number, index:
     case 'path': {
       const segs = m.path.split('/')
       const i = rng.range(1, segs.length - 1)
-      const replacement = rng.pick(['%ZZ', '%', '%00', '..', '.', '', 'a'.repeat(3000), '%2F', '%252F', encodeURIComponent(rng.pick(NASTY_STRINGS)), encodeURIComponent(randomString(rng, 30)), '__proto__', 'constructor', '%E0%A4%A', '%C0%AF', segs[i].toUpperCase(), segs[i] + '/', segs[i] + '//x'])
+      const replacement = rng.pick(['%ZZ', '%', '%00', '..', '.', '', 'a'.repeat(3000), '%2F', '%252F', percentEncode(rng.pick(NASTY_STRINGS)), percentEncode(randomString(rng, 30)), '__proto__', 'constructor', '%E0%A4%A', '%C0%AF', segs[i].toUpperCase(), segs[i] + '/', segs[i] + '//x'])
       segs[i] = replacement
       m.path = segs.join('/')
       notes.push(`path segment ${i} → ${JSON.stringify(replacement.slice(0, 60))}`)
@@ -462,6 +489,19 @@ export function prepareCase (f: FuzzNode, route: RouteSpec, seed: number, index:
           notes.push(`${k}: ${JSON.stringify(v.slice(0, 60))}`)
         }
       }
+      break
+    }
+    case 'auth': {
+      // the sysop's token missing, wrong, or almost right: a 401 (or 429 once throttled), never the route
+      const wrong = f.token.slice(0, -1) + (f.token.endsWith('A') ? 'B' : 'A')
+      const [label, value] = rng.pick<[string, string | undefined]>([
+        ['no Authorization', undefined], ['wrong token', `Bearer ${wrong}`], ['token cut short', `Bearer ${f.token.slice(0, -1)}`],
+        ['token upper-cased', `Bearer ${f.token.toUpperCase()}`], ['token and more', `Bearer ${f.token}x`], ['token without the scheme', f.token],
+        ['Basic scheme', `Basic ${Buffer.from(`sysop:${f.token}`).toString('base64')}`], ['empty bearer', 'Bearer '], ['token twice', `Bearer ${f.token} ${f.token}`]
+      ])
+      setHeader(m, 'Authorization', value)
+      if (rng.chance(0.2)) m.query = [...m.query, ['token', f.token]]
+      notes.push(`auth: ${label}${m.query.some(([k]) => k === 'token') ? ' (token in the query)' : ''}`)
       break
     }
     case 'framing':
@@ -494,7 +534,12 @@ export function prepareCase (f: FuzzNode, route: RouteSpec, seed: number, index:
   exchange.localAddress = authOk ? '127.0.0.1' : `127.0.0.${2 + rng.int(250)}`
   m.headers.push(['X-Fuzz-Case', `${route.name}#${index}`])
   exchange.bytes = wire(f, m, framing, rawQuery)
-  return { model: m, exchange, cls, notes, authOk }
+  return { model: m, exchange, cls, notes, authOk, original: { method: valid.method, path: valid.path }, tokenless: needsToken(route) && auth !== `Bearer ${f.token}` }
+}
+
+/** Every sysop route but the login itself wants the token (or the session it gives) */
+function needsToken (route: RouteSpec): boolean {
+  return route.family === 'sysop' && route.name !== 'POST /realm/sysop/session'
 }
 
 function mutateMultipart (rng: Rng, m: RequestModel, notes: string[]): void {
@@ -538,7 +583,7 @@ function mutateMultipart (rng: Rng, m: RequestModel, notes: string[]): void {
 
 const SNAKE_RE = /^[A-Z][A-Z0-9_]*$/
 /** Answers Node's HTTP parser gives before any route runs (no body of ours) */
-const PARSER_STATUSES = new Set([400, 413, 414, 431, 501, 505])
+const PARSER_STATUSES = new Set([400, 413, 414, 417, 431, 501, 505])
 
 function jsonBody (r: RawResponse): any {
   try {
@@ -569,7 +614,10 @@ export function judge (route: RouteSpec, p: Prepared, r: RawResponse): Verdict {
   const stages = ['sent']
   const family = route.family
   const body = jsonBody(r)
-  const shaped = p.cls === 'framing' || p.cls === 'method' || (p.cls === 'headers' && p.notes.some(n => /^(Host|header of|Transfer-Encoding|Expect)/.test(n))) || p.cls === 'query' || p.cls === 'path'
+  // a request whose path or method no longer names the route is answered by the router (404,
+  // 405, 501 as text, like Ollama's own 404), not in the route's error shape
+  const retargeted = p.model.path !== p.original.path || p.model.method !== p.original.method
+  const shaped = retargeted || p.cls === 'framing' || p.cls === 'method' || (p.cls === 'headers' && p.notes.some(n => /^(Host|header of|Transfer-Encoding|Expect)/.test(n))) || p.cls === 'query' || p.cls === 'path'
   if (r.timedOut) {
     findings.push({ kind: 'hang', message: `no complete answer within the deadline (${Math.round(r.ms)} ms; status so far ${r.status || 'none'})` })
     return { code: 'TIMEOUT', stages, findings }
@@ -586,8 +634,9 @@ export function judge (route: RouteSpec, p: Prepared, r: RawResponse): Verdict {
   if (!refused && ![401, 413, 415, 429].includes(r.status) && !/INVALID_JSON|EMPTY_BODY|not JSON|parse the JSON|missing request body|invalid JSON|body cut short/i.test(code + r.body.toString('utf8').slice(0, 300))) stages.push('body read')
   if (r.status >= 200 && r.status < 300) stages.push('accepted')
 
+  if (p.tokenless && r.status >= 200 && r.status < 300) findings.push({ kind: 'invariant', message: `a sysop route answered ${r.status} without the sysop token` })
   const parserAnswer = PARSER_STATUSES.has(r.status) && r.body.length === 0
-  if (r.status >= 500 && !(parserAnswer && shaped)) {
+  if (r.status >= 500 && !(parserAnswer && shaped) && !(retargeted && r.status === 501)) {
     const text = r.body.toString('utf8').slice(0, 300)
     const allowed =
       (r.status === 503 && /NO_WORKER|USERS_FULL|TOO_MANY_CLIENTS|no_worker|server busy|no worker|not serv/i.test(text)) ||
@@ -596,7 +645,7 @@ export function judge (route: RouteSpec, p: Prepared, r: RawResponse): Verdict {
       (r.status === 504 && /TIMEOUT|timeout/.test(text))
     if (!allowed) findings.push({ kind: 'http-5xx', message: `${r.status} ${text}` })
   }
-  if (r.status >= 400 && !(parserAnswer && shaped) && route.ws !== true && p.model.method !== 'HEAD') {
+  if (r.status >= 400 && !(parserAnswer && shaped) && !retargeted && route.ws !== true && p.model.method !== 'HEAD') {
     const shapeOk = family === 'ollama'
       ? body !== undefined && typeof body.error === 'string' && Object.keys(body).length === 1
       : family === 'openai'
@@ -634,7 +683,7 @@ export async function wsCase (f: FuzzNode, seed: number, index: number, timeoutM
   if (upgradeMutation) {
     const op = rng.int(3)
     if (op === 0) {
-      query = '?topics=' + encodeURIComponent(rng.pick(['tasks', 'system', 'tasks,system,presence', '', ',,,', 'x'.repeat(3000), rng.pick(NASTY_STRINGS), 'presence,'.repeat(500)]))
+      query = '?topics=' + percentEncode(rng.pick(['tasks', 'system', 'tasks,system,presence', '', ',,,', 'x'.repeat(3000), rng.pick(NASTY_STRINGS), 'presence,'.repeat(500)]))
       notes.push(`query ${query.slice(0, 60)}`)
     } else if (op === 1) {
       const [k, values] = rng.pick(HEADER_VALUES.filter(([k]) => ['Origin', 'Host', 'Cookie', 'Sec-Fetch-Site', 'Authorization'].includes(k)))
@@ -751,8 +800,8 @@ async function sysopCall (f: FuzzNode, method: string, p: string): Promise<any> 
 export async function restoreState (f: FuzzNode): Promise<void> {
   for (const id of f.workerIds) await sysopCall(f, 'DELETE', `/realm/sysop/workers/${encodeURIComponent(id)}/bench`)
   const list = await sysopCall(f, 'GET', '/realm/sysop/blocklist')
-  for (const e of list?.entries ?? []) await sysopCall(f, 'DELETE', `/realm/sysop/blocklist/${encodeURIComponent(String(e.entry))}`)
-  for (const a of list?.allows ?? []) await sysopCall(f, 'DELETE', `/realm/sysop/blocklist/${encodeURIComponent(String(a.entry))}?allow=true`)
+  for (const e of list?.entries ?? []) await sysopCall(f, 'DELETE', `/realm/sysop/blocklist/${percentEncode(String(e.entry))}`)
+  for (const a of list?.allows ?? []) await sysopCall(f, 'DELETE', `/realm/sysop/blocklist/${percentEncode(String(a.entry))}?allow=true`)
   const users = await sysopCall(f, 'GET', '/realm/sysop/users')
   for (const u of users?.users ?? []) if (u.banned === true) await sysopCall(f, 'DELETE', `/realm/sysop/users/${encodeURIComponent(String(u.id))}/ban`)
 }

@@ -494,7 +494,7 @@ export function workerFrameSeeds (): WorkerFrame[] {
   ]
 }
 
-function frameTarget<F> (name: string, schemaOf: typeof RequesterFrameSchema | typeof WorkerFrameSchema, seedsOf: () => F[], decode: (b: Uint8Array) => F): DecoderTarget {
+export function frameTarget<F> (name: string, schemaOf: typeof RequesterFrameSchema | typeof WorkerFrameSchema, seedsOf: () => F[], decode: (b: Uint8Array) => F): DecoderTarget {
   const schema = jsonSchemaOf(schemaOf)
   const seeds = seedsOf()
   const inputSchemas = Object.fromEntries(Object.entries(TASK_INPUT_SCHEMAS).map(([k, s]) => [k, jsonSchemaOf(s)]))
@@ -764,6 +764,27 @@ function configCase (rng: Rng, index: number): FuzzCase {
   return { target: name, index, kind: layer, notes, bytes, params: { truncated } }
 }
 
+/** What repairConfigText's messages say, deepest check first: which of its validators a case reached */
+const REPAIR_KINDS: ReadonlyArray<readonly [string, RegExp]> = [
+  ['INVALID_VALUE', /is invalid \(/],
+  ['UNKNOWN_SETTING', /^unknown setting /],
+  ['UNKNOWN_SECTION', /^unknown section /],
+  ['SECTION_AS_SETTING', /dropped: .* is a section/],
+  ['BAD_HEADER', /unreadable section header/],
+  ['ARRAY_OF_TABLES', /an array of tables/],
+  ['UNREADABLE_LINES', /^dropped \d+ unreadable line/],
+  ['NOT_TOML', /did not parse as TOML/],
+  ['TOO_LARGE', /is larger than \d+ bytes/],
+  ['MISSING_SETTINGS', /^added missing settings/]
+]
+
+/** The code of a config case: CLEAN, or the deepest kind of repair it needed */
+export function repairCode (repairs: readonly string[]): string {
+  if (repairs.length === 0) return 'CLEAN'
+  for (const [code, re] of REPAIR_KINDS) if (repairs.some(r => re.test(r))) return code
+  return 'NOTE'
+}
+
 /** A message longer than this is a flood on stderr (quotes are capped at 60 characters) */
 export const MAX_REPAIR_LINE_CHARS = 1000
 
@@ -803,7 +824,7 @@ export function configTarget (): DecoderTarget {
         return { stages, code: codeOf(err), findings }
       }
       if (result.repairs.length > 0) stages.push('repaired')
-      const code = result.repairs.length > 0 ? 'REPAIRED' : 'CLEAN'
+      const code = repairCode(result.repairs)
       if (!prototypeIntact()) findings.push({ kind: 'invariant', message: 'Object.prototype changed' })
       if (result.repairs.length > MAX_REPAIR_MESSAGES + 1) findings.push({ kind: 'flood', message: `${result.repairs.length} repair messages (cap ${MAX_REPAIR_MESSAGES} + 1)` })
       const long = result.repairs.find(r => r.length > MAX_REPAIR_LINE_CHARS)
