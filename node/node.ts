@@ -30,6 +30,8 @@ import { Router, type RouteSource } from './tasks/router.js'
 import { TaskManager } from './tasks/manager.js'
 import { TaskHistory } from './tasks/history.js'
 import { RttTracker } from './p2p/rtt.js'
+import { PeerReputation, outcomeOfTaskEvent } from './p2p/reputation.js'
+import { ScoreWatch } from './p2p/score-watch.js'
 import { checkFailpoints, createWatchdog, traceFailpointHook, type RespawnCommand, type Watchdog, type WatchdogInit } from './watchdog/index.js'
 import { writeFileAtomic } from './fs-util.js'
 import { REALM_VERSION } from '../protocol/ids.js'
@@ -84,6 +86,10 @@ export class RealmNode {
   sysop!: Sysop
   /** frozen event loop, stuck runs, dead backends */
   watchdog!: Watchdog
+  /** what this node knows of each peer: probation of new ones, job outcomes in the gossip score */
+  reputation!: PeerReputation
+  /** hangs up on graylisted and exiled peers */
+  scoreWatch!: ScoreWatch
   readonly startedAt = Date.now()
   private readonly log = logger('realm:node')
   private readonly identifyAddrs = new Map<string, string[]>()
@@ -173,6 +179,21 @@ export class RealmNode {
         db, events, selfId: key.peerId, privateKey: key.privateKey, tokenFile: sysop.path, traceDir: path.join(dataDir, TRACE_DIR), follow: config.sysop.follow
       })
       opened.push({ close: () => { sysopTools.stop() } })
+      // also before libp2p: job outcomes are part of the gossip score, exiled peers are gated
+      const trustedPeers = new Set(config.tasks.trusted)
+      const reputation = new PeerReputation({
+        db,
+        events,
+        probationTasks: config.tasks.probation_tasks,
+        probationMs: config.tasks.probation_minutes * 60_000,
+        probationWeight: config.tasks.probation_weight,
+        probationPenaltyMs: config.tasks.probation_penalty_ms,
+        isExempt: (id) => id === key.peerId || trustedPeers.has(id)
+      })
+      await reputation.load()
+      sysopTools.guard.useReputation(reputation)
+      // blocked by the sysop or exiled by its reputation: no gossip, no tasks, no work
+      const shutOut = sysopTools.guard.isPeerShutOut
 
       const libp2p = await createRealmLibp2p({
         privateKey: key.privateKey,
@@ -195,9 +216,11 @@ export class RealmNode {
         expireIntervals: config.presence.expire_intervals,
         name: config.node.name,
         localAd: () => node!.localAd(),
-        isBlocked: sysopTools.isPeerBlocked
+        isBlocked: shutOut,
+        onBeacon: (id) => { reputation.seen(id) },
+        onMisbehaviour: (id, what) => { reputation.record(id, what) }
       })
-      const connector = new Connector(libp2p, { bootstrap: config.p2p.bootstrap, events, allowed: (id) => !sysopTools.isPeerBlocked(id) })
+      const connector = new Connector(libp2p, { bootstrap: config.p2p.bootstrap, events, allowed: (id) => !shutOut(id) })
       const rendezvous = config.p2p.dht
         ? new Rendezvous(libp2p, { intervalMs: init.rendezvousIntervalMs, events, onPeer: async (peer) => { await connector.dialDiscovered(peer) } })
         : undefined
@@ -233,11 +256,18 @@ export class RealmNode {
         maxQueue: config.queue.max_size,
         perRequester: config.queue.per_requester
       })
-      const taskServer = new TaskServer(libp2p, { executor, events, isBlocked: sysopTools.isPeerBlocked })
+      const taskServer = new TaskServer(libp2p, {
+        executor,
+        events,
+        isBlocked: shutOut,
+        weightOf: reputation.weightOf,
+        onRequester: (id, outcome) => { reputation.record(id, outcome) }
+      })
       const rtt = new RttTracker(libp2p, () => node!.presence.peers().filter(e => e.beacon.workers.length > 0).map(e => e.peerId))
       const router = new Router({
         rttMs: (peerId) => rtt.rttMs(peerId),
-        localWaitMs: (workerId, model) => executor.expectedWaitMs(workerId, model)
+        localWaitMs: (workerId, model) => executor.expectedWaitMs(workerId, model),
+        peerPenaltyMs: reputation.routePenaltyMs
       })
       // tasks a crash left open end now, as INTERRUPTED, so their clients learn the truth
       const history = new TaskHistory(db)
@@ -261,7 +291,7 @@ export class RealmNode {
         maxActive: config.queue.max_size,
         perRequester: config.queue.per_requester,
         keepPrompts: config.trace.keep_prompts,
-        isBlocked: sysopTools.isPeerBlocked
+        isBlocked: shutOut
       })
 
       // web UI users (cookie identity); a banned user's tasks are cancelled at once
@@ -292,6 +322,8 @@ export class RealmNode {
       node = new RealmNode(dataDir, config, db, trace, key.privateKey, libp2p, presence, connector, rendezvous, workers, executor, taskServer, rtt, router, tasks, gateway, events)
       node.sysop = sysopTools
       node.watchdog = watchdog
+      node.reputation = reputation
+      node.scoreWatch = new ScoreWatch(libp2p, { reputation, events, selfId: key.peerId, isBlocked: sysopTools.isPeerBlocked, dropPeer: (id, reason) => { presence.drop(id, reason) } })
       sysopTools.attach({ libp2p, dropPeer: (id, reason) => { presence.drop(id, reason) }, workers: () => node!.workers, cancelRequester: (r) => tasks.cancelRequester(r) })
       return node
     } catch (err) {
@@ -314,6 +346,13 @@ export class RealmNode {
       await libp2p.start()
       this.presence.start()
       this.sysop.start()
+      this.reputation.start()
+      this.scoreWatch.start()
+      // how the tasks this node sent out went, worker by worker (its own workers are not judged)
+      events.subscribe(e => {
+        const seen = outcomeOfTaskEvent(e)
+        if (seen != null && seen.peerId !== this.peerId) this.reputation.record(seen.peerId, seen.outcome)
+      })
       for (const worker of this.workers) {
         worker.onChange(() => {
           this.workersVersion++
@@ -372,6 +411,8 @@ export class RealmNode {
     await step('rendezvous', async () => { await this.rendezvous?.stop() })
     await step('workers', async () => { await Promise.all(this.workers.map(async w => { await w.stop() })) })
     await step('sysop', () => { this.sysop.stop() })
+    await step('score watch', () => { this.scoreWatch.stop() })
+    await step('reputation', async () => { await this.reputation.stop() })
     await step('presence', async () => { await this.presence.stop() })
     await step('libp2p', async () => { await this.libp2p.stop() })
     if (this.started) this.events.emit('node.stopped', { peerId: this.peerId })

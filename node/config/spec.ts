@@ -143,7 +143,15 @@ export const CONFIG_SPEC = {
     run_on: setting(z.enum(RUN_ON), 'grid',
       'where this node\'s tasks may run: "grid" (any peer), "trusted" (peers in tasks.trusted), "local" (own workers)'),
     trusted: list(peerId, 1024, [],
-      'peer ids trusted when run_on = "trusted"')
+      'peer ids trusted when run_on = "trusted"'),
+    probation_tasks: setting(int(0, 1_000_000), 20,
+      'a new peer id is on probation until it has served (or submitted and followed to the end) this many tasks; 0: no probation'),
+    probation_minutes: setting(int(0, 525_600), 30,
+      'a new peer id also leaves probation once it has been present this many minutes without misbehaving (0: at once)'),
+    probation_weight: setting(z.number().min(0.015625, 'at least 1/64').max(1, 'at most 1'), 0.25,
+      'queue share of a peer on probation: its tasks get a turn every 1/weight rounds (0.25: every 4th)'),
+    probation_penalty_ms: setting(int(0, 3_600_000), 2000,
+      'routing penalty of a worker on probation, ms of expected completion time (shrinks with each honest task): proven workers are preferred')
   },
   queue: {
     max_size: setting(int(1, 1_000_000), 1024,

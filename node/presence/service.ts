@@ -33,6 +33,20 @@ const PEER_MIN_DELAY_MS = 250
 const EXPIRY_CHECKS_PER_INTERVAL = 8
 /** Replay protection remembers this many peers' last sequence numbers */
 const MAX_SEQ_MEMORY = 10_000
+/**
+ * Beacons one peer may publish of its own, per second after a burst: ticks, load announcements
+ * (≥ 250 ms apart) and capability changes stay well below. Beyond it the beacon is REJECTed
+ * (`BEACON_RATE_LIMITED`) when the peer sent it itself, ignored when relayed.
+ */
+export const MAX_OWN_BEACONS_PER_S = 20
+const OWN_BEACON_BURST = 40
+/**
+ * Gossip messages one neighbour may hand us per second after a burst, whoever wrote them,
+ * checked before the signature (so a flood costs us no crypto). Beyond it they are ignored, not
+ * rejected: an honest relay in a large, busy realm may pass it for a moment.
+ */
+export const MAX_RELAYED_PER_S = 100
+const RELAYED_BURST = 400
 
 export interface LocalAd {
   workers: WorkerAd[]
@@ -50,6 +64,10 @@ export interface PresenceInit {
   gateway?: string
   /** peers whose beacons are rejected and who are kept out of the table */
   isBlocked?: (peerId: string) => boolean
+  /** told of every beacon accepted, by its author (presence, for probation); default nothing */
+  onBeacon?: (peerId: string) => void
+  /** told when a peer replays its own old beacons or floods its own (reputation); default nothing */
+  onMisbehaviour?: (peerId: string, what: 'replay' | 'flood') => void
   now?: () => number
 }
 
@@ -62,11 +80,35 @@ export interface PresenceStats {
   blocked: number
   /** rejections per peer (by code), for scoring and the sysop */
   rejectedBy: Map<string, Record<string, number>>
+  /** messages ignored because their neighbour passed MAX_RELAYED_PER_S */
+  rateLimited: number
+}
+
+/** A token bucket per key, bounded in the keys it remembers */
+class RateLimits {
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+
+  constructor (private readonly perS: number, private readonly burst: number) {}
+
+  /** Take one token for `key`; false when it has none left */
+  take (key: string, now: number): boolean {
+    let b = this.buckets.get(key)
+    if (b == null) {
+      if (this.buckets.size >= MAX_SEQ_MEMORY) this.buckets.delete(this.buckets.keys().next().value!)
+      b = { tokens: this.burst, at: now }
+      this.buckets.set(key, b)
+    }
+    b.tokens = Math.min(this.burst, b.tokens + (now - b.at) * this.perS / 1000)
+    b.at = now
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
 }
 
 export class PresenceService implements Startable {
   readonly table = new PeerTable()
-  readonly stats: PresenceStats = { published: 0, accepted: 0, ignored: 0, rejected: 0, blocked: 0, rejectedBy: new Map() }
+  readonly stats: PresenceStats = { published: 0, accepted: 0, ignored: 0, rejected: 0, blocked: 0, rejectedBy: new Map(), rateLimited: 0 }
   private readonly log = logger('realm:presence')
   private readonly intervalMs: number
   private readonly expireIntervals: number
@@ -82,6 +124,8 @@ export class PresenceService implements Startable {
   private nextTickAt = 0
   private running = false
   private lastSummary = new Map<string, string>()
+  private readonly ownRate = new RateLimits(MAX_OWN_BEACONS_PER_S, OWN_BEACON_BURST)
+  private readonly relayRate = new RateLimits(MAX_RELAYED_PER_S, RELAYED_BURST)
 
   constructor (private readonly libp2p: RealmLibp2p, private readonly init: PresenceInit) {
     this.intervalMs = init.intervalMs ?? HEALTH_INTERVAL_MS
@@ -214,11 +258,26 @@ export class PresenceService implements Startable {
     try {
       // gossip runs StrictNoSign: the beacon carries its own signature, checked here once
       if (this.init.isBlocked?.(source) === true) throw new GossipValidationError('reject', 'PEER_BLOCKED', 'peer is blocked')
+      if (!this.relayRate.take(source, this.now())) {
+        this.stats.rateLimited++
+        throw new GossipValidationError('ignore', 'GOSSIP_RATE_LIMITED', `more than ${MAX_RELAYED_PER_S} gossip messages a second from this peer`)
+      }
       const beacon = await decodeBeacon(msg.data, undefined, verifyCached)
       // relayed by a peer that is not blocked: not the relay's fault, so dropped without penalty
       if (this.init.isBlocked?.(beacon.peerId) === true) throw new GossipValidationError('ignore', 'PEER_BLOCKED', 'peer is blocked')
       if (beacon.peerId === this.libp2p.peerId.toString()) throw new GossipValidationError('ignore', 'BEACON_SELF', 'own beacon')
-      checkBeaconFresh(beacon, this.now(), this.lastSeq.get(beacon.peerId))
+      const own = beacon.peerId === source
+      if (!this.ownRate.take(beacon.peerId, this.now())) {
+        if (own) this.init.onMisbehaviour?.(source, 'flood')
+        throw new GossipValidationError(own ? 'reject' : 'ignore', 'BEACON_RATE_LIMITED', `more than ${MAX_OWN_BEACONS_PER_S} beacons a second from ${beacon.peerId}`)
+      }
+      try {
+        checkBeaconFresh(beacon, this.now(), this.lastSeq.get(beacon.peerId))
+      } catch (err) {
+        // its own old beacon, sent again by itself: relays may lag, the author has no excuse
+        if (own && err instanceof GossipValidationError && err.code === 'BEACON_REPLAY') this.init.onMisbehaviour?.(source, 'replay')
+        throw err
+      }
       this.decoded.set(msg.data, beacon)
       return TopicValidatorResult.Accept
     } catch (err) {
@@ -248,6 +307,7 @@ export class PresenceService implements Startable {
     }
     this.lastSeq.set(beacon.peerId, beacon.seq)
     this.stats.accepted++
+    this.init.onBeacon?.(beacon.peerId)
     const result = this.table.apply(beacon, this.now())
     if (result === 'leave') {
       this.lastSummary.delete(beacon.peerId)

@@ -6,6 +6,10 @@
  * is not grafted back. A peer met at a blocked address is blocked by peer id too while that range
  * is, so it cannot come back through another address or have its beacons relayed. When it is
  * unblocked, the node dials it again (bootstrap and discovery would too, later).
+ *
+ * With a reputation (p2p/reputation.ts), job outcomes and protocol violations feed the same
+ * application score, and a peer the reputation exiles is refused by the gater like a blocked one
+ * until its penalty decays (the score watch hangs up on it).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
@@ -15,6 +19,7 @@ import { createRealmGater, ipOfMultiaddr } from '../p2p/gater.js'
 import type { EventBus } from '../events/index.js'
 import type { Startable } from '../startable.js'
 import type { Blocklist, BlockChange } from './blocklist.js'
+import type { PeerReputation } from '../p2p/reputation.js'
 import { errorMessage } from '../../protocol/errors.js'
 
 /** Gossipsub application score of a blocked peer (× appSpecificWeight 10 = far below the graylist threshold) */
@@ -47,6 +52,7 @@ export class PeerGuard implements Startable {
   private components?: PeerGuardComponents
   private off?: () => void
   private running = false
+  private reputation?: PeerReputation
 
   constructor (private readonly init: PeerGuardInit) {}
 
@@ -58,13 +64,30 @@ export class PeerGuard implements Startable {
 
   readonly isAddressBlocked = (ip: string): boolean => this.init.blocklist.isAddressBlocked(ip)
 
-  /** For gossipsub's peer score: blocked peers sink far below the graylist threshold */
-  readonly appSpecificScore = (peerId: string): number => this.isPeerBlocked(peerId) ? BLOCKED_APP_SCORE : 0
+  /**
+   * For gossipsub's peer score: blocked peers sink far below the graylist threshold; the others
+   * score what their job outcomes earned (0 without a reputation)
+   */
+  readonly appSpecificScore = (peerId: string): number => {
+    if (this.isPeerBlocked(peerId)) return BLOCKED_APP_SCORE
+    return this.reputation?.appScore(peerId) ?? 0
+  }
+
+  /** Score peers by their job outcomes too, and refuse exiled ones (before `gater()` is taken) */
+  useReputation (reputation: PeerReputation): void {
+    this.reputation = reputation
+  }
+
+  /** Blocked, or exiled by its reputation: refused at the gater either way */
+  readonly isPeerShutOut = (peerId: string): boolean => {
+    if (peerId === this.init.selfId) return false
+    return this.isPeerBlocked(peerId) || this.reputation?.exiled(peerId) === true
+  }
 
   /** The libp2p ConnectionGater (hand it to createLibp2p) */
   gater (): ConnectionGater {
     return createRealmGater({
-      isPeerBlocked: this.isPeerBlocked,
+      isPeerBlocked: this.isPeerShutOut,
       isAddressBlocked: this.isAddressBlocked,
       onAddressBlockedPeer: (peerId, ip) => { this.rememberAddressBlocked(peerId, ip) },
       onDenied: (d) => { this.log('gater %s refused %s %s', d.hook, d.peerId ?? '', d.ip ?? '') }

@@ -155,6 +155,8 @@ export interface TaskServerInit {
   isBlocked?: (peerId: string) => boolean
   /** queue share of a peer (probation), 0..1 */
   weightOf?: (peerId: string) => number
+  /** told how a peer's request went: followed to the end, or broke the protocol (reputation) */
+  onRequester?: (peerId: string, outcome: 'submitted' | 'violation') => void
 }
 
 /** Serves task requests from other nodes */
@@ -189,6 +191,7 @@ export class TaskServer implements Startable {
     const controller = new AbortController()
     this.active.add(controller)
     const fail = async (code: TaskError['code'], message: string): Promise<void> => {
+      if (code === 'INVALID_TASK') this.init.onRequester?.(peer, 'violation')
       await out.send({ t: 'error', code, message })
       out.close()
       controller.abort()
@@ -333,6 +336,7 @@ export class TaskServer implements Startable {
         }
       })
       this.stats.served++
+      this.init.onRequester?.(peer, 'submitted')
       await out.send({ t: 'done', output, timings })
     } catch (err) {
       const code = err instanceof RealmError && isTaskCode(err.code) ? err.code : 'INTERNAL'

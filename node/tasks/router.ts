@@ -3,7 +3,9 @@
  * workers (this node's and every live peer's) that serve the kind + model (a vision model when
  * the task has images) under the requester's price cap; they are ranked by expected completion
  * time — RTT + queue wait + service time for that model — with a penalty for recent failures,
- * ties broken at random. Local workers compete on the same terms.
+ * ties broken at random. Local workers compete on the same terms. A worker whose peer is on
+ * probation (a new peer id, see p2p/reputation.ts) carries a penalty too: proven workers are
+ * preferred, yet a new one still gets the work the proven ones are too busy or slow for.
  */
 import type { TaskKind, ModelInfo } from '../../protocol/kinds.js'
 import type { WorkerAd } from '../../protocol/presence.js'
@@ -68,6 +70,8 @@ export interface RouterInit {
   rttMs?: (peerId: string) => number | undefined
   /** exact wait for a local worker (the executor knows its queue) */
   localWaitMs?: (workerId: string, model: string) => number
+  /** extra expected time of any worker on this peer, ms (probation); default none */
+  peerPenaltyMs?: (peerId: string) => number
 }
 
 export function candidateKey (c: { peerId: string, workerId: string }): string {
@@ -127,9 +131,9 @@ export class Router {
       waitMs = ahead < c.concurrency ? 0 : (ahead - c.concurrency + 1) * serviceMs / c.concurrency
     }
     const rtt = c.local ? 0 : (this.init.rttMs?.(c.peerId) ?? DEFAULT_RTT_MS)
-    let penalty = 0
+    let penalty = c.local ? 0 : (this.init.peerPenaltyMs?.(c.peerId) ?? 0)
     if (stats != null && stats.failures > 0) {
-      penalty = FAILURE_PENALTY_MS * stats.failures * 0.5 ** ((this.now() - stats.failuresAt) / FAILURE_HALF_LIFE_MS)
+      penalty += FAILURE_PENALTY_MS * stats.failures * 0.5 ** ((this.now() - stats.failuresAt) / FAILURE_HALF_LIFE_MS)
     }
     return rtt + waitMs + serviceMs + penalty
   }

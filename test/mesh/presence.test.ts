@@ -182,8 +182,9 @@ describe('mesh: a hand-made peer sending bad beacons', function () {
     await waitFor(() => a.presence.stats.rejected >= 4, 'four rejections on A')
     const codes = a.presence.stats.rejectedBy.get(hostile.peerId.toString())
     assert.deepEqual(Object.keys(codes ?? {}).sort(), ['BEACON_BAD_SIGNATURE', 'BEACON_MALFORMED', 'BEACON_TOO_LARGE'])
+    // (once graylisted it is disconnected and dropped from the table: hostile.test.ts)
     const entry = a.presence.table.get(hostile.peerId.toString())
-    assert.equal(entry?.beacon.seq, real.seq, 'no rejected beacon replaced the good one')
+    if (entry != null) assert.equal(entry.beacon.seq, real.seq, 'no rejected beacon replaced the good one')
     assert.equal(entry?.beacon.name, undefined)
     const score = await waitFor(() => {
       const s = (a.libp2p.services.pubsub as any).score.score(hostile.peerId.toString())

@@ -1,7 +1,9 @@
 /**
  * `/rentahal/task/1.0.0` against a hand-made peer: garbage, oversized and out-of-order frames
  * get a coded error frame and a closed stream; the node keeps serving; a cancel from the
- * requester stops the backend; a requester that falls silent loses the job.
+ * requester stops the backend; a requester that falls silent loses the job. Each misbehaving
+ * exchange comes from a fresh peer id: a peer that keeps sending garbage is exiled (see
+ * hostile.test.ts), and the node's carrying on is shown by a well-behaved peer.
  */
 import assert from 'node:assert/strict'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -23,6 +25,7 @@ describe('mesh: task protocol against a hand-made peer', function () {
   const cleanup = new Cleanup()
   let node: RealmNode
   let peer: Libp2p
+  let good: Libp2p
   let standin: OllamaStandin
   let workerId: string
 
@@ -31,15 +34,21 @@ describe('mesh: task protocol against a hand-made peer', function () {
     cleanup.add(async () => { await standin.close() })
     node = cleanup.node(await startTestNode({ workers: [`ollama=${standin.url}`] }))
     workerId = node.workers[0].id
-    peer = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
-    cleanup.add(async () => { await peer.stop() })
-    await peer.dial(multiaddr(addrOf(node)))
+    peer = await newPeer()
+    good = await newPeer()
   })
+
+  async function newPeer (): Promise<Libp2p> {
+    const p = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
+    cleanup.add(async () => { await p.stop() })
+    await p.dial(multiaddr(addrOf(node)))
+    return p
+  }
   after(async () => { await cleanup.run() })
 
   /** Open a task stream, send raw frames, read frames until the node closes it */
-  async function exchange (frames: Uint8Array[], opts: { readUntil?: (f: WorkerFrame) => boolean } = {}): Promise<WorkerFrame[]> {
-    const stream = await peer.dialProtocol(multiaddr(addrOf(node)), PROTOCOL_TASK)
+  async function exchange (frames: Uint8Array[], opts: { readUntil?: (f: WorkerFrame) => boolean, from?: Libp2p } = {}): Promise<WorkerFrame[]> {
+    const stream = await (opts.from ?? peer).dialProtocol(multiaddr(addrOf(node)), PROTOCOL_TASK)
     const lp = lpStream(stream, { maxDataLength: 32 * 1024 * 1024 })
     for (const f of frames) await lp.write(f)
     const got: WorkerFrame[] = []
@@ -60,7 +69,7 @@ describe('mesh: task protocol against a hand-made peer', function () {
   const request = (id: string, content = 'hi'): Uint8Array => encodeFrame({ t: 'request', task: { id, kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content }] } }, workerId })
 
   async function stillServes (): Promise<void> {
-    const frames = await exchange([request('still-serving-' + Date.now())], { readUntil: f => f.t === 'done' || f.t === 'error' })
+    const frames = await exchange([request('still-serving-' + Date.now())], { readUntil: f => f.t === 'done' || f.t === 'error', from: good })
     const done = frames.find(f => f.t === 'done')
     assert.ok(done != null && done.t === 'done', `a good request is served: ${JSON.stringify(frames.map(f => f.t))}`)
     assert.equal(done.output.text, 'one two three four five six seven eight nine ten')
@@ -84,7 +93,7 @@ describe('mesh: task protocol against a hand-made peer', function () {
     ['a request with an extra field', new TextEncoder().encode(JSON.stringify({ t: 'request', task: { id: 'abcdefgh', kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'x' }] } }, evil: true })), 'INVALID_TASK']
   ] as const) {
     it(`answers ${name} with a coded error frame, closes the stream, and keeps serving`, async () => {
-      const frames = await exchange([bytes])
+      const frames = await exchange([bytes], { from: await newPeer() })
       const err = frames.find(f => f.t === 'error')
       assert.ok(err != null && err.t === 'error', `an error frame: ${JSON.stringify(frames)}`)
       assert.equal(err.code, code)
@@ -93,13 +102,13 @@ describe('mesh: task protocol against a hand-made peer', function () {
   }
 
   it('refuses an oversized frame without reading it into memory, and keeps serving', async () => {
-    const frames = await exchange([new Uint8Array(25 * 1024 * 1024).fill(0x41)])
+    const frames = await exchange([new Uint8Array(25 * 1024 * 1024).fill(0x41)], { from: await newPeer() })
     assert.ok(frames.every(f => f.t === 'error'), JSON.stringify(frames.map(f => f.t)))
     await stillServes()
   })
 
   it('a second request on the same stream is refused', async () => {
-    const frames = await exchange([request('twice-on-one-1'), request('twice-on-one-2')], { readUntil: f => f.t === 'error' })
+    const frames = await exchange([request('twice-on-one-1'), request('twice-on-one-2')], { readUntil: f => f.t === 'error', from: await newPeer() })
     assert.ok(frames.some(f => f.t === 'error' && f.code === 'INVALID_TASK'), JSON.stringify(frames.map(f => f.t)))
   })
 
