@@ -82,7 +82,7 @@ describe('e2e: web UI screenshots for the README', function () {
     await page.getByRole('link', { name: 'Sysop' }).click()
     await page.getByLabel('Sysop token').fill(fs.readFileSync(path.join(a.dataDir, 'sysop.token'), 'utf8').trim())
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByLabel('Peer id or CIDR to block').fill('203.0.113.0/24')
+    await page.getByLabel('Peer id, IP address or CIDR to block').fill('203.0.113.0/24')
     await page.getByLabel('Reason').fill('floods the queue')
     await page.getByRole('button', { name: 'Block', exact: true }).click()
     await page.locator('tr', { hasText: '203.0.113.0/24' }).waitFor({ timeout: UI_DEADLINE_MS })

@@ -13,7 +13,7 @@ import path from 'node:path'
 import type { Page } from 'playwright-core'
 import { Cleanup, addrOf, startTestNode } from '../helpers/nodes.js'
 import { waitFor } from '../helpers/wait.js'
-import { solidPng, startA1111Standin, startOllamaStandin, type GenerationRequest } from '../standins/index.js'
+import { OLLAMA_DEFAULT_MODELS, solidPng, startA1111Standin, startOllamaStandin, type GenerationRequest } from '../standins/index.js'
 import { FAKE_MEDIA_FLAGS, launchBrowser, requireChromium, screenshot, type BrowserInit, type TestBrowser } from './browser.js'
 import type { RealmNode } from '../../node/node.js'
 
@@ -29,10 +29,16 @@ const XSS_REPLY = [
   '',
   '[click me](javascript:window.__pwned=3;alert(3)) and <a href="javascript:alert(4)">raw link</a>',
   '',
-  '<svg onload="window.__pwned=5"></svg> **bold is fine**'
+  '<svg onload="window.__pwned=5"></svg> **bold is fine**',
+  '',
+  '```js',
+  'const answer = await realm.ask("</code><img src=x onerror=alert(6)>")',
+  '```'
 ].join('\n')
 const PEER_NAME = '<img src=x onerror=alert("peer")>Bravo'
 const NICKNAME = '<img src=x onerror=alert(7)>'
+/** A model name a peer's backend supplies, with HTML in it (the schema allows printable text) */
+const MODEL_NAME = '<img src=x onerror=alert("model")>:evil'
 
 function reply (req: GenerationRequest): string {
   if (req.prompt.includes('XSS please')) return XSS_REPLY
@@ -89,12 +95,12 @@ describe('e2e: web UI in Chromium', function () {
     // `npm test` has built it already; a single test file run builds it here
     const build = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'build-if-stale.js'), '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], timeout: 280_000 })
     assert.ok(fs.existsSync(path.join(ROOT, 'ui', 'dist', 'index.html')), `the web UI builds: ${build.stderr?.toString() ?? ''}`)
-    ollama = await startOllamaStandin({ reply })
+    ollama = await startOllamaStandin({ reply, models: [...OLLAMA_DEFAULT_MODELS, { name: MODEL_NAME }] })
     sd = await startA1111Standin()
     cleanup.add(async () => { await ollama.close(); await sd.close() })
     a = cleanup.node(await startTestNode({ workers: [`sd=${sd.url}`], config: (c) => { c.node.name = 'alpha' } }))
     b = cleanup.node(await startTestNode({ bootstrap: [addrOf(a)], workers: [`ollama=${ollama.url}`], config: (c) => { c.node.name = PEER_NAME } }))
-    await waitFor(() => a.models().some(m => m.name === 'llava:7b') && a.models().some(m => m.kinds.includes('imagine')), 'every model on A')
+    await waitFor(() => a.models().some(m => m.name === 'llava:7b') && a.models().some(m => m.name === MODEL_NAME) && a.models().some(m => m.kinds.includes('imagine')), 'every model on A')
   })
 
   afterEach(async function () {
@@ -115,7 +121,15 @@ describe('e2e: web UI in Chromium', function () {
     const picker = page.getByLabel('Model', { exact: true })
     await picker.locator('option', { hasText: 'llama3.2:1b' }).waitFor({ state: 'attached', timeout: UI_DEADLINE_MS })
     await picker.selectOption('llama3.2:1b')
+    // grouped by kind, each with how many peers serve it and the price; then who serves the chosen one
+    assert.equal(await picker.locator('optgroup[label="Chat"] option', { hasText: 'llama3.2:1b' }).count(), 1, 'chat models under "Chat"')
+    assert.match(await picker.locator('option', { hasText: 'llama3.2:1b' }).textContent() ?? '', /llama3\.2:1b — 1 peer/)
+    const offered = (await picker.locator('option').evaluateAll((os: HTMLOptionElement[]) => os.map(o => o.value))).sort()
+    assert.deepEqual(offered, a.models().filter(m => m.kinds.includes('chat')).map(m => m.name).sort(), 'the chat models of the mesh, and only those')
     await assert.doesNotReject(page.getByText('Served by').waitFor({ timeout: UI_DEADLINE_MS }))
+    const providers = await page.locator('.providers').textContent() ?? ''
+    assert.match(providers, /Bravo/)
+    assert.match(providers, / · (free|no price set|[\d.,]+ \/ token)/, 'the price each peer asks')
     await ask(page, 'hello realm')
     await page.locator('article.msg.user', { hasText: 'hello realm' }).waitFor()
     // the answer grows while the task runs: several partial texts before the end
@@ -134,6 +148,8 @@ describe('e2e: web UI in Chromium', function () {
     assert.match(meta ?? '', /Answered by/)
     assert.match(meta ?? '', /Bravo/)
     assert.match(meta ?? '', /llama3\.2:1b/)
+    assert.match(meta ?? '', /· \d+(\.\d)? (ms|s)\b/, 'its timings')
+    assert.match(meta ?? '', /first token \d+(\.\d)? (ms|s)\b/)
     // the conversation is kept in this browser
     await page.reload()
     await page.locator('article.msg.user', { hasText: 'hello realm' }).waitFor()
@@ -186,6 +202,11 @@ describe('e2e: web UI in Chromium', function () {
     assert.ok(text.includes('<script>window.__pwned=2;alert(2)</script>'), text)
     assert.ok(text.includes('<svg onload="window.__pwned=5"></svg>'), text)
     assert.equal(await md.locator('strong', { hasText: 'bold is fine' }).count(), 1, 'Markdown still renders')
+    // the code block is highlighted (highlight.js spans), and what looks like HTML inside it is text
+    const code = md.locator('pre code.hljs.language-js')
+    assert.equal(await code.count(), 1)
+    assert.ok(await code.locator('span.hljs-keyword', { hasText: 'const' }).count() >= 1, 'keywords highlighted')
+    assert.ok((await code.textContent() ?? '').includes('"</code><img src=x onerror=alert(6)>"'))
     assert.equal(await md.locator('img, script, svg, iframe, [onerror], [onload], [onclick]').count(), 0)
     assert.equal(await page.locator('a[href^="javascript:" i]').count(), 0)
     assert.equal(await md.getByText('click me').count(), 1)
@@ -195,11 +216,13 @@ describe('e2e: web UI in Chromium', function () {
     assert.deepEqual(browser.errors.filter(e => !/Failed to load resource/.test(e)), [])
   })
 
-  it('strings other peers and users supply are text: a peer\'s HTML name, a nickname with HTML', async () => {
+  it('strings other peers and users supply are text: a peer\'s HTML name, a model name with HTML, a nickname with HTML', async () => {
     const { page } = await open('#/realm')
     const row = page.locator('td.peer', { hasText: 'Bravo' })
     await row.waitFor({ timeout: UI_DEADLINE_MS })
     assert.equal((await row.locator('.name').textContent())?.trim(), PEER_NAME)
+    const models = page.locator('tr', { has: page.locator('td.peer', { hasText: 'Bravo' }) }).locator('td.models')
+    await models.filter({ hasText: MODEL_NAME }).waitFor({ timeout: UI_DEADLINE_MS })
     await page.getByRole('button', { name: 'Set nickname' }).click()
     await page.getByLabel('Nickname').fill(NICKNAME)
     await page.getByRole('button', { name: 'Save' }).click()
@@ -209,6 +232,12 @@ describe('e2e: web UI in Chromium', function () {
     await page.goto(`${a.url}/#/chat`)
     await page.getByText('Served by').waitFor({ timeout: UI_DEADLINE_MS })
     assert.ok((await page.locator('.providers').textContent())?.includes(PEER_NAME))
+    const picker = page.getByLabel('Model', { exact: true })
+    assert.equal(await picker.locator('option', { hasText: MODEL_NAME }).count(), 1, 'the model name is an option\'s text')
+    await picker.selectOption(MODEL_NAME)
+    await ask(page, 'which model are you?')
+    await waitDone(page)
+    assert.ok((await lastAnswer(page).locator('.meta').textContent())?.includes(MODEL_NAME), 'the answering model, as text')
     assert.equal(await page.locator('img[src="x"]').count(), 0)
     await page.goto(`${a.url}/#/realm`)
     await page.locator('td.peer', { hasText: 'Bravo' }).waitFor({ timeout: UI_DEADLINE_MS })
@@ -287,6 +316,7 @@ describe('e2e: web UI in Chromium', function () {
       await page.getByLabel('Image model').locator('option').first().waitFor({ state: 'attached', timeout: UI_DEADLINE_MS })
       await page.getByLabel('Prompt', { exact: true }).fill('A lighthouse at dusk')
       await page.getByLabel('Negative prompt').fill('blurry')
+      await page.getByLabel('Size').selectOption('768x512')
       await page.getByLabel('Steps').fill('12')
       await page.getByLabel('Seed').fill('42')
       await page.getByRole('button', { name: 'Generate' }).click()
@@ -294,12 +324,19 @@ describe('e2e: web UI in Chromium', function () {
       const img = page.locator('figure img')
       await img.waitFor({ timeout: UI_DEADLINE_MS })
       assert.equal(await img.getAttribute('alt'), 'Generated: A lighthouse at dusk')
-      assert.ok(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 512))
+      assert.ok(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 768 && el.naturalHeight === 512))
       const download = page.locator('.result a[download]')
       assert.match(await download.getAttribute('download') ?? '', /^rentahal-a-lighthouse-at-dusk-42\.png$/)
+      const [file] = await Promise.all([page.waitForEvent('download'), download.click()])
+      assert.equal(file.suggestedFilename(), 'rentahal-a-lighthouse-at-dusk-42.png')
+      const saved = fs.readFileSync(await file.path())
+      assert.equal(saved.subarray(1, 4).toString('ascii'), 'PNG')
+      assert.equal(saved.readUInt32BE(16), 768, 'the image itself is downloaded')
       const txt2img = sd.requestsTo('/sdapi/v1/txt2img').at(-1)?.body as any
       assert.equal(txt2img.prompt, 'A lighthouse at dusk')
       assert.equal(txt2img.negative_prompt, 'blurry')
+      assert.equal(txt2img.width, 768)
+      assert.equal(txt2img.height, 512)
       assert.equal(txt2img.steps, 12)
       assert.equal(txt2img.seed, 42)
       await page.locator('.gallery li').first().waitFor()
@@ -313,24 +350,41 @@ describe('e2e: web UI in Chromium', function () {
     }
   })
 
-  it('shows the queue position while the worker is busy', async () => {
+  it('shows the queue position and ETA while the worker is busy, as the queue moves', async () => {
     ollama.tokenDelayMs = 150
-    // another requester occupies the only slot of B's worker
-    const blocker = fetch(`${a.url}/realm/tasks`, {
+    // an API client occupies the only slot of B's worker, and two others (their own API keys: other
+    // requesters for the fair queue) wait before this browser's task
+    const apiTask = async (content: string, key?: string): Promise<string> => await fetch(`${a.url}/realm/tasks`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-      body: JSON.stringify({ kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'block the worker please' }] } })
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(key !== undefined ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content }] } })
     }).then(async r => await r.text())
-    await waitFor(() => ollama.requestsTo('/api/chat').some(r => r.outcome === undefined), 'the blocker to run')
+    const running = ollama.requestsTo('/api/chat').length
+    const blockers = [apiTask('block the worker please')]
+    await waitFor(() => ollama.requestsTo('/api/chat').slice(running).some(r => r.outcome === undefined), 'the blocker to run')
+    blockers.push(apiTask('block the worker a second time', 'api-key-one'), apiTask('block the worker a third time', 'api-key-two'))
+    await waitFor(async () => (await Promise.all(['api-key-one', 'api-key-two'].map(async k => await (await fetch(`${a.url}/realm/tasks`, { headers: { authorization: `Bearer ${k}` } })).json()))).every(r => r.tasks.some((t: any) => t.status === 'queued')), 'the other two to wait')
     const { page } = await open('#/chat')
     await page.getByLabel('Model', { exact: true }).locator('option', { hasText: 'llama3.2:1b' }).waitFor({ state: 'attached', timeout: UI_DEADLINE_MS })
     await page.getByLabel('Model', { exact: true }).selectOption('llama3.2:1b')
     await ask(page, 'am I queued?')
     const queued = lastAnswer(page).locator('.queue')
     await queued.waitFor({ timeout: UI_DEADLINE_MS })
-    assert.match(await queued.textContent() ?? '', /Waiting: #1 in queue/)
     await screenshot(page, 'chat-queued')
-    await blocker
+    // every line the wait shows, until the answer starts
+    const seen: string[] = []
+    await waitFor(async () => {
+      const text = await queued.textContent({ timeout: 50 }).catch(() => null)
+      if (text != null && text !== seen.at(-1)) seen.push(text.trim())
+      return await lastAnswer(page).getAttribute('data-status') !== 'queued'
+    }, 'the answer to leave the queue', 60_000, 20)
+    assert.ok(seen.length > 0 && seen.every(t => /^Waiting: #\d+ in queue( · about .+)?$/.test(t)), JSON.stringify(seen))
+    assert.ok(seen.some(t => /in queue · about \d/.test(t)), `an ETA is shown: ${JSON.stringify(seen)}`)
+    const places = seen.map(t => Number(/#(\d+)/.exec(t)![1]))
+    assert.ok(places[0] >= 2, `behind the waiting task: ${JSON.stringify(seen)}`)
+    assert.ok(places.includes(1), `then moves up: ${JSON.stringify(seen)}`)
+    assert.deepEqual([...places].sort((x, y) => y - x), places, 'the place only moves up')
+    await Promise.all(blockers)
     await waitDone(page)
     assert.equal(await lastAnswer(page).locator('.queue').count(), 0)
   })
@@ -366,6 +420,14 @@ describe('e2e: web UI in Chromium', function () {
     const answer = await lastAnswer(page).boundingBox()
     assert.ok(answer != null && answer.x + answer.width <= 390 + 0.5)
     await screenshot(page, 'chat-phone')
+    // every other view fits too: wide tables scroll inside their card, the page never sideways
+    for (const [view, ready] of [['vision', 'Vision model'], ['imagine', 'Prompt'], ['realm', 'Your recent tasks'], ['sysop', 'Sysop token']] as const) {
+      await page.getByRole('link', { name: view[0].toUpperCase() + view.slice(1) }).click()
+      await (view === 'realm' ? page.getByRole('heading', { name: ready }) : page.getByLabel(ready, { exact: true })).waitFor({ timeout: UI_DEADLINE_MS })
+      if (view === 'realm') await page.locator('td.peer', { hasText: 'Bravo' }).waitFor({ timeout: UI_DEADLINE_MS })
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `no sideways scrolling in ${view}`)
+      await screenshot(page, `${view}-phone`, { fullPage: true })
+    }
   })
 
   it('keyboard: Ctrl+Enter sends from the message box; views are links; focus moves to the new view', async () => {
@@ -381,6 +443,38 @@ describe('e2e: web UI in Chromium', function () {
     await waitDone(page)
     assert.equal(await page.getByLabel('Message', { exact: true }).inputValue(), '')
     assert.ok(await page.evaluate(() => document.activeElement?.id === 'message-chat'), 'focus stays in the message box')
+  })
+
+  it('labels: every control of every view has a name a screen reader can say', async () => {
+    const { page } = await open('#/chat')
+    await page.getByLabel('Model', { exact: true }).locator('option', { hasText: 'llama3.2:1b' }).waitFor({ state: 'attached', timeout: UI_DEADLINE_MS })
+    await ask(page, 'hello')
+    await waitDone(page)
+    /** controls with no accessible name: no <label>, aria-label(ledby) or text */
+    const unnamed = async (): Promise<string[]> => await page.evaluate(() => Array.from(document.querySelectorAll('button, input:not([type="hidden"]), select, textarea, a[href]'))
+      .filter(function (el) {
+        const aria = el.getAttribute('aria-label')
+        if (aria != null && aria.trim() !== '') return false
+        const by = el.getAttribute('aria-labelledby')
+        if (by != null && by.split(/\s+/).some(id => (document.getElementById(id)?.textContent ?? '').trim() !== '')) return false
+        if (el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement) {
+          return !Array.from(el.labels ?? []).some(l => (l.textContent ?? '').trim() !== '')
+        }
+        return (el.textContent ?? '').trim() === '' && (el.getAttribute('title') ?? '').trim() === ''
+      })
+      .map(el => el.outerHTML.slice(0, 120)))
+    for (const view of ['chat', 'vision', 'imagine', 'realm', 'sysop']) {
+      await page.goto(`${a.url}/#/${view}`)
+      await page.locator('main h1').waitFor({ state: 'attached' })
+      await page.waitForTimeout(300)
+      assert.deepEqual(await unnamed(), [], `unnamed controls in ${view}`)
+    }
+    // and the sysop panel once signed in
+    await page.getByLabel('Sysop token').fill(fs.readFileSync(path.join(a.dataDir, 'sysop.token'), 'utf8').trim())
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('heading', { name: 'Blocklist' }).waitFor({ timeout: UI_DEADLINE_MS })
+    await page.locator('section[aria-label="Peers: health and traffic"] td.peer').first().waitFor({ timeout: UI_DEADLINE_MS })
+    assert.deepEqual(await unnamed(), [], 'unnamed controls in the signed-in sysop panel')
   })
 
   it('privacy: another browser (another user) sees none of this user\'s history, prompts, identity or spending', async () => {
@@ -424,6 +518,8 @@ describe('e2e: web UI in Chromium', function () {
     // the UI, in Bob's browser
     await bob.page.getByRole('button', { name: 'Refresh' }).click()
     await bob.page.waitForTimeout(500)
+    // Bob's own spending is his own: none
+    assert.match(await bob.page.locator('section[aria-labelledby="my-tasks-title"]').textContent() ?? '', /\b0 tasks, 0 units used/)
     const page = await bob.page.content()
     for (const secret of ['my private prompt 7731', 'Alice-the-secret', aliceId, taskId]) assert.ok(!page.includes(secret), `Bob's page shows ${secret}`)
     await bob.page.goto(`${a.url}/#/chat`)
@@ -433,6 +529,7 @@ describe('e2e: web UI in Chromium', function () {
     await alice.page.goto(`${a.url}/#/realm`)
     await alice.page.locator('#my-tasks-title').waitFor()
     await alice.page.locator('td', { hasText: 'llama3.2:1b' }).first().waitFor({ timeout: UI_DEADLINE_MS })
+    assert.match(await alice.page.locator('section[aria-labelledby="my-tasks-title"]').textContent() ?? '', /\b1 task, [1-9][\d,]* units used/)
   })
 
   describe('sysop panel', () => {
@@ -451,7 +548,7 @@ describe('e2e: web UI in Chromium', function () {
       await screenshot(page, 'sysop-refused')
     })
 
-    it('with the token: blocks and unblocks a peer (reason shown as text), broadcasts to every UI (as text), benches a worker, keeps the session while the tab is open', async () => {
+    it('with the token: blocks and unblocks address ranges and a bare IP (reason shown as text), broadcasts to every UI (as text), benches a worker, keeps the session while the tab is open', async () => {
       const sysop = await open('#/sysop')
       const user = await open('#/chat')
       const { page } = sysop
@@ -459,18 +556,49 @@ describe('e2e: web UI in Chromium', function () {
       await page.getByRole('button', { name: 'Sign in' }).click()
       await page.getByRole('heading', { name: 'Blocklist' }).waitFor({ timeout: UI_DEADLINE_MS })
       assert.equal(await page.evaluate(() => sessionStorage.getItem('rah.sysop')), '1')
+      // entered once: a reload of the tab stays signed in
       await page.reload()
       await page.getByRole('heading', { name: 'Blocklist' }).waitFor({ timeout: UI_DEADLINE_MS })
+      assert.equal(await page.getByLabel('Sysop token').count(), 0)
 
       const reason = '<img src=x onerror=alert("reason")> spam'
-      await page.getByLabel('Peer id or CIDR to block').fill('10.99.0.0/16')
+      await page.getByLabel('Peer id, IP address or CIDR to block').fill('10.99.0.0/16')
       await page.getByLabel('Reason').fill(reason)
       await page.getByRole('button', { name: 'Block', exact: true }).click()
       const row = page.locator('tr', { hasText: '10.99.0.0/16' })
       await row.waitFor({ timeout: UI_DEADLINE_MS })
       assert.equal((await row.locator('.reason').textContent())?.trim(), reason)
       assert.equal(await page.locator('img[src="x"]').count(), 0)
+      assert.ok(a.sysop.blocklist.isAddressBlocked('10.99.3.4'), 'the node blocks the range')
       await page.locator('.log li', { hasText: 'sysop.blocked' }).first().waitFor({ timeout: UI_DEADLINE_MS })
+
+      // a bare address (no `/`) is an address block, not a peer id
+      await page.getByLabel('Peer id, IP address or CIDR to block').fill('10.97.1.2')
+      await page.getByLabel('Reason').fill('one noisy host')
+      await page.getByRole('button', { name: 'Block', exact: true }).click()
+      const ipRow = page.locator('tr', { hasText: 'one noisy host' })
+      await ipRow.waitFor({ timeout: UI_DEADLINE_MS })
+      assert.match(await ipRow.textContent() ?? '', /10\.97\.1\.2\/32\s*cidr/)
+      assert.ok(a.sysop.blocklist.isAddressBlocked('10.97.1.2') && !a.sysop.blocklist.isAddressBlocked('10.97.1.3'))
+
+      // the console: a text filter, topic filters, pause and resume
+      const log = page.locator('ol.log li')
+      await page.getByLabel('Filter events').fill('10.97.1.2')
+      await log.filter({ hasText: 'sysop.blocked' }).first().waitFor({ timeout: UI_DEADLINE_MS })
+      assert.ok((await log.allTextContents()).every(t => t.includes('10.97.1.2')), 'only matching events')
+      await page.getByRole('checkbox', { name: 'system' }).uncheck()
+      await log.filter({ hasText: 'No events' }).waitFor()
+      await page.getByRole('checkbox', { name: 'system' }).check()
+      await log.filter({ hasText: 'sysop.blocked' }).first().waitFor()
+      await page.getByRole('button', { name: 'Pause' }).click()
+      await ipRow.getByRole('button', { name: /Unblock/ }).click()
+      await ipRow.waitFor({ state: 'detached', timeout: UI_DEADLINE_MS })
+      await page.getByRole('button', { name: /^Resume \([1-9]\d* waiting\)$/ }).waitFor({ timeout: UI_DEADLINE_MS })
+      assert.equal(await log.filter({ hasText: 'sysop.unblocked' }).count(), 0, 'held while paused')
+      await page.getByRole('button', { name: /^Resume/ }).click()
+      await log.filter({ hasText: 'sysop.unblocked' }).first().waitFor({ timeout: UI_DEADLINE_MS })
+      await page.getByLabel('Filter events').fill('')
+      assert.ok(!a.sysop.blocklist.isAddressBlocked('10.97.1.2'))
 
       const message = '<b>Maintenance</b> at <img src=x onerror=alert("bc")> noon'
       await page.getByLabel('Text of the broadcast').fill(message)
@@ -483,22 +611,27 @@ describe('e2e: web UI in Chromium', function () {
       }
 
       const benchRow = page.locator('section[aria-label="This node\'s workers"] tr', { hasText: 'sd' })
+      const sdState = (): string | undefined => a.workers.find(w => w.status().backend === 'sd')?.status().state
       await benchRow.getByRole('button', { name: 'Bench' }).click()
       await benchRow.locator('.badge', { hasText: 'benched' }).waitFor({ timeout: UI_DEADLINE_MS })
+      assert.equal(sdState(), 'benched', 'the node benched it')
       await benchRow.getByRole('button', { name: 'Unbench' }).click()
       await benchRow.getByRole('button', { name: 'Bench' }).waitFor({ timeout: UI_DEADLINE_MS })
+      assert.notEqual(sdState(), 'benched')
 
       await page.locator('tr', { hasText: '10.99.0.0/16' }).getByRole('button', { name: /Unblock/ }).click()
       await page.locator('tr', { hasText: '10.99.0.0/16' }).waitFor({ state: 'detached', timeout: UI_DEADLINE_MS })
-      await page.getByLabel('Peer id or CIDR to block').fill('10.98.0.0/16')
+      assert.ok(!a.sysop.blocklist.isAddressBlocked('10.99.3.4'))
+      await page.getByLabel('Peer id, IP address or CIDR to block').fill('10.98.0.0/16')
       await page.getByLabel('Reason').fill('kept for the screenshot')
       await page.getByRole('button', { name: 'Block', exact: true }).click()
       await page.locator('tr', { hasText: '10.98.0.0/16' }).waitFor({ timeout: UI_DEADLINE_MS })
       await screenshot(page, 'sysop', { fullPage: true })
       await page.getByRole('button', { name: /Unblock 10\.98/ }).click()
+      await page.locator('tr', { hasText: '10.98.0.0/16' }).waitFor({ state: 'detached', timeout: UI_DEADLINE_MS })
     })
 
-    it('sees users (nicknames as text), cancels a user\'s task, bans and unbans a user', async () => {
+    it('sees users (nicknames as text), cancels a user\'s tasks and one task, bans (at once: the task cancelled, the page told without a reload) and unbans', async () => {
       const sysop = await open('#/sysop')
       const user = await open('#/chat')
       await user.page.getByRole('button', { name: 'Set nickname' }).click()
@@ -515,21 +648,104 @@ describe('e2e: web UI in Chromium', function () {
       ollama.tokenDelayMs = 300
       await user.page.getByLabel('Model', { exact: true }).locator('option', { hasText: 'llama3.2:1b' }).waitFor({ state: 'attached', timeout: UI_DEADLINE_MS })
       await user.page.getByLabel('Model', { exact: true }).selectOption('llama3.2:1b')
-      await ask(user.page, 'block the worker for a while')
-      const taskRow = page.locator('section[aria-labelledby="tasks-title"] tr', { hasText: 'llama3.2:1b' })
-      await taskRow.waitFor({ timeout: UI_DEADLINE_MS })
-      await taskRow.getByRole('button', { name: /Cancel task/ }).click()
-      await lastAnswer(user.page).and(user.page.locator('[data-status="cancelled"], [data-status="error"]')).waitFor({ timeout: UI_DEADLINE_MS })
+      const running = async (): Promise<void> => {
+        await lastAnswer(user.page).and(user.page.locator('[data-status="running"]')).waitFor({ timeout: UI_DEADLINE_MS })
+      }
+      const stopped = async (): Promise<void> => {
+        await lastAnswer(user.page).and(user.page.locator('[data-status="cancelled"]')).waitFor({ timeout: UI_DEADLINE_MS })
+      }
 
+      // all of one user's tasks, from their row
+      await ask(user.page, 'block the worker for a while')
+      await running()
+      await userRow.getByRole('button', { name: 'Cancel tasks' }).and(page.locator(':enabled')).click({ timeout: UI_DEADLINE_MS })
+      await stopped()
+
+      // one task, from the running tasks
+      await ask(user.page, 'block the worker for a while again')
+      await running()
+      const taskRow = page.locator('section[aria-labelledby="tasks-title"] tr', { hasText: 'llama3.2:1b' })
+      await taskRow.getByRole('button', { name: /Cancel task/ }).click({ timeout: UI_DEADLINE_MS })
+      await stopped()
+
+      // the peers table counts the tasks each peer took since the panel opened
+      await page.locator('section[aria-label="Peers: health and traffic"] tr', { hasText: 'Bravo' }).locator('td', { hasText: /^\s*[1-9]\d* tasks\s*$/ }).waitFor({ timeout: UI_DEADLINE_MS })
+
+      // a ban while a task runs: the task is cancelled and the page knows at once (its events socket is closed)
+      await ask(user.page, 'block the worker until the ban')
+      await running()
       await userRow.getByRole('button', { name: 'Ban' }).click()
       await userRow.locator('.badge', { hasText: 'banned' }).waitFor({ timeout: UI_DEADLINE_MS })
+      await user.page.getByRole('alert').filter({ hasText: 'has been banned' }).waitFor({ timeout: UI_DEADLINE_MS })
+      await lastAnswer(user.page).and(user.page.locator('[data-status="cancelled"], [data-status="error"]')).waitFor({ timeout: UI_DEADLINE_MS })
+      await user.page.getByLabel('Message', { exact: true }).fill('still there?')
+      assert.ok(await user.page.getByRole('button', { name: 'Send' }).isDisabled(), 'a banned user cannot send')
+      await screenshot(user.page, 'chat-banned')
       await user.page.reload()
-      await user.page.getByRole('alert').filter({ hasText: 'banned' }).first().waitFor({ timeout: UI_DEADLINE_MS })
+      await user.page.getByRole('alert').filter({ hasText: 'has been banned' }).first().waitFor({ timeout: UI_DEADLINE_MS })
+
       await userRow.getByRole('button', { name: 'Unban' }).click()
       await userRow.getByRole('button', { name: 'Ban' }).waitFor({ timeout: UI_DEADLINE_MS })
       await user.page.reload()
       await user.page.getByLabel('Message', { exact: true }).waitFor()
       assert.equal(await user.page.getByText('has been banned').count(), 0)
+      ollama.tokenDelayMs = 0
+      await ask(user.page, 'back again')
+      await waitDone(user.page)
+    })
+
+    it('blocks a peer from its row: it leaves the realm view live and gets no more tasks; unblocked, it comes back', async () => {
+      const watcher = await open('#/realm')
+      const sysop = await open('#/sysop')
+      const bravo = watcher.page.locator('td.peer', { hasText: 'Bravo' })
+      await bravo.waitFor({ timeout: UI_DEADLINE_MS })
+      // the events the realm page's own socket receives (observed, not changed)
+      const frames: any[] = []
+      watcher.page.on('websocket', (ws) => {
+        ws.on('framereceived', (f) => { try { frames.push(JSON.parse(String(f.payload))) } catch {} })
+      })
+      await watcher.page.reload()
+      await bravo.waitFor({ timeout: UI_DEADLINE_MS })
+
+      const { page } = sysop
+      await page.getByLabel('Sysop token').fill(token())
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      const peerRow = page.locator('section[aria-label="Peers: health and traffic"] tr', { hasText: 'Bravo' })
+      await peerRow.getByRole('button', { name: /^Block peer/ }).click({ timeout: UI_DEADLINE_MS })
+      const target = page.getByLabel('Peer id, IP address or CIDR to block')
+      assert.equal(await target.inputValue(), b.peerId, 'the row fills in the form')
+      assert.ok(await target.evaluate(el => el === document.activeElement), 'and moves focus to it')
+      await page.getByLabel('Reason').fill('answers with garbage')
+      await page.getByRole('button', { name: 'Block', exact: true }).click()
+      const blockRow = page.locator('section[aria-labelledby="blocklist-title"] tr', { hasText: 'answers with garbage' })
+      await blockRow.waitFor({ timeout: UI_DEADLINE_MS })
+      assert.match(await blockRow.textContent() ?? '', /peer/)
+
+      // gone from the realm view without a reload, from the events socket
+      await bravo.waitFor({ state: 'detached', timeout: UI_DEADLINE_MS })
+      assert.ok(frames.some(e => e.type === 'peer.leave' && e.peerId === b.peerId), 'peer.leave came over the events socket')
+      await page.locator('section[aria-label="Peers: health and traffic"] td.peer', { hasText: 'Bravo' }).waitFor({ state: 'detached', timeout: UI_DEADLINE_MS })
+      // and no more tasks go to it
+      await waitFor(() => !a.models().some(m => m.name === 'llama3.2:1b'), 'its models to leave the mesh')
+      const asked = ollama.requestsTo('/api/chat').length
+      const res = await fetch(`${a.url}/realm/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'anyone there?' }] } })
+      })
+      const body = await res.text()
+      assert.ok(res.status >= 400, `refused: ${res.status} ${body}`)
+      await watcher.page.goto(`${a.url}/#/chat`)
+      await watcher.page.getByLabel('Model', { exact: true }).or(watcher.page.getByText('No chat model in the realm right now.')).first().waitFor({ timeout: UI_DEADLINE_MS })
+      assert.equal(await watcher.page.locator('option', { hasText: 'llama3.2:1b' }).count(), 0, 'the chat no longer offers its models')
+      assert.equal(ollama.requestsTo('/api/chat').length, asked, 'the blocked peer got no task')
+
+      // unblocked: the node dials it again, and it is back everywhere
+      await blockRow.getByRole('button', { name: /Unblock/ }).click()
+      await blockRow.waitFor({ state: 'detached', timeout: UI_DEADLINE_MS })
+      await page.locator('section[aria-label="Peers: health and traffic"] td.peer', { hasText: 'Bravo' }).waitFor({ timeout: 60_000 })
+      await watcher.page.locator('option', { hasText: 'llama3.2:1b' }).waitFor({ state: 'attached', timeout: 60_000 })
+      await waitFor(() => a.models().some(m => m.name === 'llama3.2:1b'), 'its models back in the mesh', 60_000)
     })
   })
 })

@@ -8,10 +8,10 @@ import fc from 'fast-check'
 import { buildCatalog, groupByKind, modelsFor, pickModel, priceOf, providerSummary } from '../../ui/src/lib/models.js'
 import { applyRealmEvent, peerFromResponse, peerModels, sortedPeers, tableFromResponse, workerState } from '../../ui/src/lib/realm.js'
 import { formatAgo, formatBytes, formatCredits, formatDuration, formatPercent, formatPrice, formatQueue, shortPeerId, taskCost, titleFrom } from '../../ui/src/lib/format.js'
-import { attachProblem, base64Bytes, fitWithin, outputType, parseDataUrl, MAX_IMAGE_SIDE_PX } from '../../ui/src/lib/image.js'
+import { attachProblem, base64Bytes, dataUrl, fitWithin, outputType, parseDataUrl, MAX_IMAGE_SIDE_PX } from '../../ui/src/lib/image.js'
 import { downloadName, evictions } from '../../ui/src/lib/gallery.js'
 import { CONSOLE_MAX_EVENTS, CONSOLE_MAX_HELD, clearConsole, emptyConsole, eventLine, pushEvent, setPaused, topicOfType, visibleEntries } from '../../ui/src/lib/console.js'
-import { applyLiveTask, blockBody, normalizeBlocklist, normalizeUsers } from '../../ui/src/lib/sysop.js'
+import { applyLiveTask, blockBody, isAddressTarget, normalizeBlocklist, normalizeUsers } from '../../ui/src/lib/sysop.js'
 import { otherTheme, resolveTheme } from '../../ui/src/lib/theme.js'
 import { reconnectDelay, RECONNECT_MAX_MS } from '../../ui/src/lib/reconnect.js'
 import { nicknameProblem } from '../../ui/src/lib/nickname.js'
@@ -170,6 +170,14 @@ describe('ui: image scaling', () => {
     assert.match(attachProblem({ type: 'text/html', size: 10 })!, /not an image/)
     assert.match(attachProblem({ type: 'image/png', size: 100 * 1024 * 1024 })!, /too large/)
   })
+
+  it('images a peer returns are shown as raster images only: any other media type is inert bytes', () => {
+    assert.equal(dataUrl('image/png', 'AAAA'), 'data:image/png;base64,AAAA')
+    assert.equal(dataUrl(' Image/JPEG ', 'AAAA'), 'data:image/jpeg;base64,AAAA')
+    for (const hostile of ['text/html', 'image/svg+xml', 'application/xhtml+xml', 'image/png;charset=x,<script>', '']) {
+      assert.equal(dataUrl(hostile, 'AAAA'), 'data:application/octet-stream;base64,AAAA', hostile)
+    }
+  })
 })
 
 describe('ui: gallery bounds', () => {
@@ -243,9 +251,15 @@ describe('ui: sysop answers', () => {
     ])
   })
 
-  it('block bodies: a CIDR or a peer id, reason trimmed', () => {
+  it('block bodies: a CIDR, a bare IPv4 or IPv6 address (as a range), or a peer id; reason trimmed', () => {
     assert.deepEqual(blockBody(' 10.0.0.0/8 ', '  spam '), { cidr: '10.0.0.0/8', reason: 'spam' })
+    assert.deepEqual(blockBody(' 203.0.113.7 ', 'flood'), { cidr: '203.0.113.7', reason: 'flood' })
+    assert.deepEqual(blockBody('2001:db8::1', ''), { cidr: '2001:db8::1' })
+    assert.deepEqual(blockBody('::ffff:10.1.2.3', ''), { cidr: '::ffff:10.1.2.3' })
     assert.deepEqual(blockBody('12D3KooWx', ''), { peerId: '12D3KooWx' })
+    assert.deepEqual(blockBody('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N', ''), { peerId: 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N' })
+    assert.deepEqual(blockBody('12D3KooWx', '', '2030-01-01T00:00:00Z'), { peerId: '12D3KooWx', expiresAt: '2030-01-01T00:00:00Z' })
+    assert.equal(isAddressTarget('bafzbeie5745rpv2m6tjyuugywy4d5ewrqgqqhfnf445he3omzpjbx5xqxe'), false, 'a CIDv1 peer id')
   })
 })
 

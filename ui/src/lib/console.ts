@@ -1,7 +1,7 @@
 /**
  * The sysop's live console of the node's events: a bounded list, filters (topic, text) and
  * pause (events that arrive while paused wait, bounded too, and show on resume). Pure;
- * tested in test/unit/ui-console.test.ts.
+ * tested in test/unit/ui-views.test.ts.
  */
 import type { RealmEvent } from './types.js'
 

@@ -1,4 +1,4 @@
-/** Numbers, times and ids as the UI shows them. Pure: tested in test/unit/ui-format.test.ts */
+/** Numbers, times and ids as the UI shows them. Pure: tested in test/unit/ui-views.test.ts */
 
 /** `850 ms`, `1.2 s`, `12 s`, `2 min 5 s`, `1 h 3 min` */
 export function formatDuration (ms: number | undefined): string {

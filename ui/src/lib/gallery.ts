@@ -1,6 +1,6 @@
 /**
  * The gallery of images made in this browser (kept in IndexedDB by gallery-db.ts), bounded in
- * count and bytes: the oldest go first. Pure; tested in test/unit/ui-gallery.test.ts.
+ * count and bytes: the oldest go first. Pure; tested in test/unit/ui-views.test.ts.
  */
 
 /** Most images kept */

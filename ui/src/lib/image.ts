@@ -1,6 +1,6 @@
 /**
  * Images attached to a chat (upload, drag-and-drop, paste, webcam) are scaled down before
- * they are sent: the math and the encoding choice are here, pure (test/unit/ui-image.test.ts);
+ * they are sent: the math and the encoding choice are here, pure (test/unit/ui-views.test.ts);
  * the canvas work is in image-dom.ts.
  */
 
@@ -32,9 +32,17 @@ export function parseDataUrl (url: string): { mime: string, data: string } | und
   return { mime: m[1].toLowerCase(), data: m[2] }
 }
 
-/** A data URL for showing base64 media */
+/** Media types a data URL of an image may carry: raster images only (an SVG can hold script) */
+export const RASTER_IMAGE_TYPES: readonly string[] = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/bmp', 'image/avif']
+
+/**
+ * A data URL for showing (and downloading) base64 images. The media type comes from a peer: one
+ * that is not a raster image becomes `application/octet-stream`, so an `<img>` shows nothing and
+ * a download is inert bytes, never an HTML or SVG document.
+ */
 export function dataUrl (mime: string, data: string): string {
-  return `data:${mime};base64,${data}`
+  const type = mime.trim().toLowerCase()
+  return `data:${RASTER_IMAGE_TYPES.includes(type) ? type : 'application/octet-stream'};base64,${data}`
 }
 
 /** Bytes a base64 string decodes to */

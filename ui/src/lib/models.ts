@@ -1,7 +1,7 @@
 /**
  * The models of the mesh as the pickers show them: from `/realm/models` (names, kinds, which
  * peers serve them), `/realm/peers` (remote peers' workers: prices, vision, names) and
- * `/realm/workers` (this node's own). Pure; tested in test/unit/ui-models.test.ts.
+ * `/realm/workers` (this node's own). Pure; tested in test/unit/ui-views.test.ts.
  */
 import type { ModelInfo, ModelResponse, PeerResponse, TaskKind, WorkerAd } from './types.js'
 

@@ -1,7 +1,7 @@
 /**
  * The realm view's table of peers: loaded from `GET /realm/peers`, kept live by the events
  * socket's `presence` and `peers` topics (`peer.join`, `presence.update`, `peer.leave`,
- * `peer.connect`, `peer.disconnect`). A pure reducer; tested in test/unit/ui-realm.test.ts.
+ * `peer.connect`, `peer.disconnect`). A pure reducer; tested in test/unit/ui-views.test.ts.
  */
 import type { NodeHealth, PeerResponse, RealmEvent, WorkerAd, WorkerHealth } from './types.js'
 

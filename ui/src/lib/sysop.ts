@@ -3,7 +3,7 @@
  * `POST /realm/sysop/session { token }`, which sets an HttpOnly session cookie; the tab keeps a
  * sessionStorage flag so the panel opens signed in until the tab closes. Without a valid
  * session every route answers 401. Answers are read defensively (normalizers below, tested in
- * test/unit/ui-sysop.test.ts).
+ * test/unit/ui-views.test.ts).
  */
 import { getJson, sendJson, type CallOptions } from './api.js'
 
@@ -88,10 +88,19 @@ export function normalizeUsers (body: unknown): SysopUser[] {
   return out
 }
 
-/** What the block form sends: a CIDR (has a `/`) or a peer id */
+/**
+ * Is the block form's text an address or range rather than a peer id? A CIDR has a `/`, an IPv4
+ * address a `.`, an IPv6 one a `:`; a peer id (base58 or base32) has none of them. A bare address
+ * is sent as a range: the node reads it as a single-address range (/32 or /128).
+ */
+export function isAddressTarget (target: string): boolean {
+  return /[/.:]/.test(target.trim())
+}
+
+/** What the block form sends: an address or range (`cidr`), else a peer id */
 export function blockBody (target: string, reason: string, expiresAt?: string): Record<string, string> {
   const t = target.trim()
-  const body: Record<string, string> = t.includes('/') ? { cidr: t } : { peerId: t }
+  const body: Record<string, string> = isAddressTarget(t) ? { cidr: t } : { peerId: t }
   if (reason.trim() !== '') body.reason = reason.trim()
   if (expiresAt !== undefined && expiresAt !== '') body.expiresAt = expiresAt
   return body

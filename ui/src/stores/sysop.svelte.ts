@@ -161,7 +161,8 @@ class SysopStore {
     if (event.type === 'task.started' && typeof event.peerId === 'string') {
       this.traffic[event.peerId] = (this.traffic[event.peerId] ?? 0) + 1
     }
-    if (event.type === 'user.banned' || event.type === 'user.unbanned' || event.type === 'user.created') void this.refreshUsers()
+    // a new user, or a ban from another tab or the CLI
+    if (event.type === 'user.created' || event.type === 'sysop.user_banned' || event.type === 'sysop.user_unbanned') void this.refreshUsers()
   }
 
   private async refreshUsers (): Promise<void> {
