@@ -191,6 +191,31 @@ describe('e2e: web UI voice in Chromium (offline speech)', function () {
     assert.deepEqual(await spokenBy(page), REPLY_SENTENCES)
   })
 
+  it('Escape silences an answer being said: the audio stops at once and the rest is not said', async () => {
+    const wav = recording('ptt-stop', 1.0, 'what is the realm')
+    const { page } = await open(`${a.url}/#/chat`, wav)
+    await watchVoice(page)
+    const mic = page.getByRole('button', { name: 'Push to talk' })
+    await mic.focus()
+    await page.keyboard.down('Space')
+    await page.locator('.voice[data-voice-state="ptt"]').waitFor({ timeout: VOICE_DEADLINE_MS })
+    await page.waitForTimeout(5000)
+    await page.keyboard.up('Space')
+    await page.locator('.voice[data-voice-state="speaking"]').waitFor({ timeout: VOICE_DEADLINE_MS })
+    await waitFor(async () => (await played(page)).length > 0, 'the first sentence to play', VOICE_DEADLINE_MS, 50)
+    await page.keyboard.press('Escape')
+    await waitFor(async () => !['speaking', 'sending'].includes(await voiceState(page) ?? ''), 'the voice to stop speaking', 10_000, 20)
+    assert.equal(await page.locator('audio[data-voice-output]').evaluate((el: HTMLAudioElement) => el.paused), true, 'the audio stopped')
+    // well past the time the rest would take to say: nothing more was played
+    await page.waitForTimeout(4000)
+    const audio = await played(page)
+    assert.equal(audio.length, 1, JSON.stringify(audio))
+    assert.equal(audio[0].ended, false, 'cut short')
+    assert.ok(!['speaking', 'sending'].includes(await voiceState(page) ?? ''))
+    // the answer itself is kept in the conversation
+    await page.locator('article.msg.assistant[data-status="done"]', { hasText: 'Anyone can join it.' }).waitFor({ timeout: VOICE_DEADLINE_MS })
+  })
+
   it('a node without recognition: the voice says what to install, and typing still works', async () => {
     const c = cleanup.node(await startTestNode({ bootstrap: [addrOf(b)] }))
     await waitFor(() => c.models().some(m => m.name === 'llama3.2:1b'), 'the chat model on C')
