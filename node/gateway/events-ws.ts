@@ -146,7 +146,9 @@ export class EventsSocket {
       else if (t === 'tasks' && client.user != null) client.topics.add(t)
       // the sysop reads every topic
       else if (client.sysop === true && typeof t === 'string' && (ALL_TOPICS as readonly string[]).includes(t)) client.topics.add(t as EventTopic)
-      else refused.push(String(t).slice(0, 32))
+      // an object is not echoed: String() throws on one whose toString is not a function, and a
+      // throw in a socket's message handler is an uncaught exception that ends the node
+      else refused.push(t !== null && typeof t === 'object' ? '(object)' : String(t).slice(0, 32))
     }
     return refused
   }

@@ -97,7 +97,7 @@ export async function startFuzzNode (): Promise<FuzzNode> {
     const e = err as Error & { code?: unknown }
     // a request Node's HTTP parser refused after the answer went out, a client gone mid-body or
     // mid-stream: Koa reports the socket's error here, but it is the client's doing, not a route failing
-    if (typeof e?.code === 'string' && (/^HPE_/.test(e.code) || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e.code))) return
+    if (typeof e?.code === 'string' && (/^HPE_/.test(e.code) || ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e.code))) return
     routeErrors.push({ message: `${e?.name}: ${String(e?.message).slice(0, 300)} @ ${stackTop(e?.stack ?? '')}`, at: String(ctx?.get?.('x-fuzz-case') ?? '') })
   })
   await until('the stand-ins\' models in the mesh', () => FUZZ_MODELS.every(n => node.models().some(m => m.name === n)))
@@ -617,7 +617,8 @@ export function judge (route: RouteSpec, p: Prepared, r: RawResponse): Verdict {
   // a request whose path or method no longer names the route is answered by the router (404,
   // 405, 501 as text, like Ollama's own 404), not in the route's error shape
   const retargeted = p.model.path !== p.original.path || p.model.method !== p.original.method
-  const shaped = retargeted || p.cls === 'framing' || p.cls === 'method' || (p.cls === 'headers' && p.notes.some(n => /^(Host|header of|Transfer-Encoding|Expect)/.test(n))) || p.cls === 'query' || p.cls === 'path'
+  // (Node's parser answers header mutations too: 431 for headers that add up too big, 417 for an Expect)
+  const shaped = retargeted || p.cls === 'framing' || p.cls === 'method' || p.cls === 'headers' || p.cls === 'query' || p.cls === 'path'
   if (r.timedOut) {
     findings.push({ kind: 'hang', message: `no complete answer within the deadline (${Math.round(r.ms)} ms; status so far ${r.status || 'none'})` })
     return { code: 'TIMEOUT', stages, findings }

@@ -410,6 +410,20 @@ describe('gateway security', function () {
       await waitFor(() => errors.includes('RATE_LIMITED'), 'a RATE_LIMITED answer')
       ws!.terminate()
     })
+
+    it('refuses an events topic that is an object without throwing (found by the fuzzer: it ended the node)', async () => {
+      const { ws, first } = await openEvents(node.url, {}, '')
+      assert.equal(first?.type, 'hello')
+      const answers: any[] = []
+      ws!.on('message', (data) => { answers.push(JSON.parse(data.toString())) })
+      ws!.send(JSON.stringify({ type: 'subscribe', topics: [{ toString: { polluted: true } }, 'presence'] }))
+      await waitFor(() => answers.some(m => m.type === 'subscribed'), 'the subscription answer')
+      const error = answers.find(m => m.type === 'error')
+      assert.equal(error?.code, 'UNKNOWN_TOPIC')
+      assert.match(error.message, /\(object\)/)
+      assert.ok(answers.find(m => m.type === 'subscribed').topics.includes('presence'))
+      ws!.terminate()
+    })
   })
 
   describe('the middleware alone, behind a trusted proxy', () => {
