@@ -36,6 +36,12 @@ function aborted (signal?: AbortSignal): boolean {
 
 /** Most task streams one peer may have open with us at once */
 export const MAX_TASK_STREAMS_PER_CONNECTION = 32
+/**
+ * Most task streams one peer may have open with us at once over all its connections, so more
+ * connections do not buy more streams. Beyond it a stream is answered QUEUE_FULL and closed (an
+ * honest client keeps to one connection, and to MAX_TASK_STREAMS_PER_CONNECTION on it)
+ */
+export const MAX_TASK_STREAMS_PER_PEER = 64
 /** The request frame must arrive this soon after the stream opens (beyond the idle allowance below) */
 const REQUEST_DEADLINE_MS = 5_000
 /** A warm stream, opened ahead of its task, may wait this long for its request frame */
@@ -165,6 +171,8 @@ export class TaskServer implements Startable {
   private readonly active = new Set<AbortController>()
   /** streams waiting for their request frame, per connection */
   private readonly waiting = new WeakMap<Connection, number>()
+  /** open task streams per peer, over all its connections */
+  private readonly perPeer = new Map<string, number>()
   private stopping = false
   readonly stats = { served: 0, rejectedFrames: 0 }
 
@@ -190,6 +198,8 @@ export class TaskServer implements Startable {
     const out = new FrameWriter(lp)
     const controller = new AbortController()
     this.active.add(controller)
+    const open = (this.perPeer.get(peer) ?? 0) + 1
+    this.perPeer.set(peer, open)
     const fail = async (code: TaskError['code'], message: string): Promise<void> => {
       if (code === 'INVALID_TASK') this.init.onRequester?.(peer, 'violation')
       await out.send({ t: 'error', code, message })
@@ -202,6 +212,10 @@ export class TaskServer implements Startable {
         await fail('FORBIDDEN', 'this node does not serve your peer id')
         return
       }
+      if (open > MAX_TASK_STREAMS_PER_PEER) {
+        await fail('QUEUE_FULL', `more than ${MAX_TASK_STREAMS_PER_PEER} task streams from your peer id at once`)
+        return
+      }
       const first = await this.request(stream, connection, lp, controller, fail)
       if (first === undefined) return
       await this.run(first, peer, lp, out, controller, fail)
@@ -210,6 +224,9 @@ export class TaskServer implements Startable {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     } finally {
       this.active.delete(controller)
+      const n = (this.perPeer.get(peer) ?? 1) - 1
+      if (n <= 0) this.perPeer.delete(peer)
+      else this.perPeer.set(peer, n)
     }
   }
 

@@ -168,6 +168,38 @@ export class HostilePeer {
     return results.filter(r => r.status === 'fulfilled').length
   }
 
+  /**
+   * Opens `conns` connections (more than libp2p would) and `perConn` task streams on each, sends
+   * nothing, and reads each stream's first frame for `readMs`: resolves with the codes answered
+   */
+  async streamsOverConnections (addr: string, conns: number, perConn: number, readMs: number): Promise<string[]> {
+    const connections = []
+    for (let i = 0; i < conns; i++) {
+      connections.push(await this.libp2p.dial(multiaddr(addr), { force: true }))
+      // libp2p refuses more than 5 inbound connections a second from one host
+      await new Promise(resolve => setTimeout(resolve, 1_100))
+    }
+    const streams = await Promise.all(connections.flatMap(conn => Array.from({ length: perConn }, async () => {
+      try {
+        return await conn.newStream(PROTOCOL_TASK, { signal: AbortSignal.timeout(10_000), maxOutboundStreams: 1_000 })
+      } catch {
+        return undefined
+      }
+    })))
+    const codes = await Promise.all(streams.map(async s => {
+      if (s == null) return 'not opened'
+      this.held.push(s)
+      try {
+        const lp = lpStream(s, { maxDataLength: 32 * 1024 * 1024 })
+        const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(readMs) })).subarray()))
+        return String(reply.code ?? reply.t)
+      } catch {
+        return 'no answer'
+      }
+    }))
+    return codes
+  }
+
   /** Takes tasks and fails each one with `code` (a liar: MODEL_NOT_FOUND for a model it advertised) */
   async failTasks (code: TaskErrorCode = 'MODEL_NOT_FOUND'): Promise<void> {
     await this.libp2p.handle(PROTOCOL_TASK, (stream) => {

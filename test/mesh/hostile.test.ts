@@ -17,7 +17,7 @@ import type { RealmNode } from '../../node/node.js'
 import type { RealmEvent } from '../../node/events/index.js'
 
 /** Every status request during an attack must be answered within this (liveness, not speed) */
-const LIVENESS_DEADLINE_MS = 5_000
+const LIVENESS_DEADLINE_MS = 10_000
 
 /** Polls A's /realm/status while an attack runs: every answer must come, and in time */
 function watchLiveness (node: RealmNode): { stop: () => Promise<{ answered: number, worstMs: number, failures: string[] }> } {
@@ -164,6 +164,19 @@ describe('mesh: a hand-made hostile peer', function () {
     await disconnected(h)
     checkLiveness(await live.stop())
     assert.ok((a.reputation.standing(h.peerId)?.violations ?? 0) >= 4, JSON.stringify(a.reputation.standing(h.peerId)))
+  })
+
+  it('more connections do not buy more task streams: beyond the per-peer bound they are answered QUEUE_FULL', async () => {
+    const h = await hostile()
+    const live = watchLiveness(a)
+    // 4 connections × 24 streams: each connection is under its own bound (32), the peer is over its 64
+    const codes = await h.streamsOverConnections(addrOf(a), 4, 24, 2_000)
+    const full = codes.filter(c => c === 'QUEUE_FULL').length
+    assert.ok(full >= 20, `${full} streams answered QUEUE_FULL: ${JSON.stringify(codes)}`)
+    await honestPeerServed()
+    // the streams it holds idle past the request deadline count against it until it is exiled
+    await disconnected(h)
+    checkLiveness(await live.stop())
   })
 
   it('a worker that advertises a model it does not serve and fails its tasks is scored down by job outcomes and disconnected', async () => {
