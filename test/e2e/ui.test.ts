@@ -680,6 +680,7 @@ describe('e2e: web UI in Chromium', function () {
       await lastAnswer(user.page).and(user.page.locator('[data-status="cancelled"], [data-status="error"]')).waitFor({ timeout: UI_DEADLINE_MS })
       await user.page.getByLabel('Message', { exact: true }).fill('still there?')
       assert.ok(await user.page.getByRole('button', { name: 'Send' }).isDisabled(), 'a banned user cannot send')
+      assert.ok(await lastAnswer(user.page).getByRole('button', { name: 'Retry' }).isDisabled(), 'nor retry')
       await screenshot(user.page, 'chat-banned')
       await user.page.reload()
       await user.page.getByRole('alert').filter({ hasText: 'has been banned' }).first().waitFor({ timeout: UI_DEADLINE_MS })
