@@ -33,6 +33,11 @@ function fmt (ms: number): string {
   return `${ms.toFixed(0).padStart(6)} ms`
 }
 
+/** progress on stderr, so a long run shows where it is (the figures go to stdout) */
+function progress (line: string): void {
+  process.stderr.write(`  [${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+}
+
 async function startNode (dir: string, bootstrap: string[], workers: string[]): Promise<RealmNode> {
   const node = await RealmNode.create({
     dataDir: dir,
@@ -81,7 +86,9 @@ async function meshBench (n: number, rounds: number): Promise<void> {
       const picks = nodes.length === 0 ? [] : [...new Set([nodes[Math.floor(Math.random() * nodes.length)], nodes[Math.floor(Math.random() * nodes.length)]])]
       const boot = picks.map(p => `${p.multiaddrs()[0]}`)
       nodes.push(await startNode(path.join(base, `n${i}`), boot, i === n - 1 ? [`ollama=${ollama.url}`] : []))
+      progress(`node ${i + 1}/${n} started`)
     }
+    progress('waiting for every node to see the worker')
     const origin = nodes[n - 1]
     const others = nodes.slice(0, -1)
     await timesUntil(others, performance.now(), (x) => workerOk(x, origin.peerId), 60_000)
@@ -102,6 +109,7 @@ async function meshBench (n: number, rounds: number): Promise<void> {
     const appear: number[] = []
     const disappear: number[] = []
     for (let r = 0; r < rounds; r++) {
+      progress(`round ${r + 1}/${rounds}`)
       // the backend dies: from the moment the origin benches it until every node sees that
       const benched = new Promise<number>(resolve => { const off = origin.events.subscribe(e => { if (e.type === 'worker.benched') { off(); resolve(performance.now()) } }) })
       ollama.setMode('down')
@@ -205,7 +213,9 @@ async function processBench (n: number, rounds: number): Promise<void> {
         await fs.writeFile(path.join(dir, 'config.toml'), '[workers]\nprobe_interval_ms = 200\n')
       }
       nodes.push(await startProc(dir, picks.map(p => p.addr), i === n - 1 ? [`ollama=${ollama.url}`] : []))
+      progress(`node ${i + 1}/${n} started (pid ${nodes[i].child.pid})`)
     }
+    progress('waiting for every node to see the worker')
     const origin = nodes[n - 1]
     const others = nodes.slice(0, -1)
     const modelsOn = async (x: ProcNode): Promise<string[]> => (await (await fetch(x.http + '/realm/models')).json()).models.map((m: any) => m.name)
@@ -213,6 +223,7 @@ async function processBench (n: number, rounds: number): Promise<void> {
 
     const marks: Array<{ kind: 'down' | 'up' }> = []
     for (let r = 0; r < rounds; r++) {
+      progress(`round ${r + 1}/${rounds}`)
       ollama.setMode('down')
       marks.push({ kind: 'down' })
       await until('the worker to leave every node', async () => (await Promise.all(others.map(modelsOn))).every(m => !m.includes('llama3.2:1b')))

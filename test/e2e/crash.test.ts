@@ -9,7 +9,7 @@ import { runCrashTest } from '../../scripts/crash/harness.js'
 import { Processes, buildOnce } from './realm-cli.js'
 
 /** Kills in this test: the three failpoints below and five at random moments */
-const KILLS = 8
+const KILLS = 20
 /** The failpoints this test goes through (the script goes through all of them) */
 const FAILPOINTS = ['task.acknowledged', 'trace.rotate:after-rename', 'trace.rotate:after-shift']
 /** Every step waits on processes with its own liveness deadline; this bounds the whole run */
