@@ -739,6 +739,22 @@ describe('gateway compatibility routes', function () {
       assert.equal((await opus.json()).error.param, 'response_format')
     })
 
+    it('says what a bad speech voice should have been and what it was', async () => {
+      const cases: Array<[unknown, string, string]> = [
+        [5, "Invalid type for 'voice': expected a string or an object, but got an integer instead.", 'voice'],
+        [{ id: 5 }, "Invalid type for 'voice.id': expected a string, but got an integer instead.", 'voice.id'],
+        [{}, "Missing required parameter: 'voice.id'.", 'voice.id'],
+        [undefined, "Missing required parameter: 'voice'.", 'voice']
+      ]
+      for (const [voice, message, param] of cases) {
+        const res = await post(`${url}/v1/audio/speech`, { model: 'tts-1', input: 'x', voice })
+        assert.equal(res.status, 400)
+        const { error } = await res.json()
+        assert.equal(error.message, message)
+        assert.equal(error.param, param)
+      }
+    })
+
     it('answers an unknown model with a 404 before any streaming starts', async () => {
       const res = await post(`${url}/v1/chat/completions`, { model: 'nope', messages: [{ role: 'user', content: 'hi' }], stream: true })
       assert.equal(res.status, 404)

@@ -74,11 +74,35 @@ function describeExpected (expected: string): string {
 
 function describeValue (v: unknown): string {
   if (v === null) return 'null'
+  if (v === undefined) return 'nothing'
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a decimal'
   if (typeof v === 'string') return 'a string'
   if (typeof v === 'boolean') return 'a boolean'
   return 'an object'
+}
+
+/** An issue of one option of a union, with its path made absolute */
+function withPrefix (issue: Issue, prefix: Path): Issue {
+  return { ...issue, path: [...prefix, ...issue.path] } as Issue
+}
+
+/**
+ * A union none of whose options took the value: when one option is of the value's own type
+ * (an object for an object) and failed inside it, that failure is the news ("voice.id: expected a
+ * string"); otherwise every option's type is what was expected ("a string or an object")
+ */
+function unionIssue (issue: Extract<Issue, { code: 'invalid_union' }>, input: unknown): OpenAIHttpError {
+  const param = paramOf(issue.path)
+  const got = valueAt(input, issue.path)
+  if (got === undefined) return openaiInvalid(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter')
+  const options = (issue.errors ?? []) as Issue[][]
+  const typeMismatch = (i: Issue): boolean => i.code === 'invalid_type' && i.path.length === 0
+  const matched = options.find(o => o.length > 0 && !typeMismatch(o[0]))
+  if (matched != null) return openaiIssue(withPrefix(matched[0], issue.path), input)
+  const expected = [...new Set(options.flatMap(o => o.filter(typeMismatch).map(i => describeExpected((i as { expected: string }).expected))))]
+  const list = expected.length <= 1 ? (expected[0] ?? 'another type') : `${expected.slice(0, -1).join(', ')} or ${expected[expected.length - 1]}`
+  return openaiInvalid(`Invalid type for '${param}': expected ${list}, but got ${describeValue(got)} instead.`, param, 'invalid_type')
 }
 
 /** The first issue worded like OpenAI (message, param, code), as a 400 */
@@ -90,7 +114,7 @@ export function openaiIssue (issue: Issue, input: unknown): OpenAIHttpError {
       if (got === undefined) return openaiInvalid(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter')
       return openaiInvalid(`Invalid type for '${param}': expected ${describeExpected(issue.expected)}, but got ${describeValue(got)} instead.`, param, 'invalid_type')
     case 'invalid_union':
-      return openaiInvalid(`Invalid type for '${param}': got ${describeValue(got)}.`, param, 'invalid_type')
+      return unionIssue(issue, input)
     case 'invalid_value':
       return openaiInvalid(`Invalid value: '${String(got)}'. Supported values are: ${issue.values.map(v => `'${String(v)}'`).join(', ')}.`, param, 'invalid_value')
     case 'too_big':
