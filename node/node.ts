@@ -99,8 +99,8 @@ export class RealmNode {
   private workersVersion = 0
   /** the last `localAd()`, valid while workers, executor load and age allow */
   private adCache?: { ad: LocalAd, workers: number, load: number, at: number }
-  /** `routeSources()` and `models()`, valid for one local ad and one version of the peer table */
-  private meshCache?: { ad: LocalAd, peers: number, sources?: RouteSource[], models?: MeshModel[] }
+  /** `routeSources()` and `models()`, valid for one version of the local workers and of the peer table (and a second at most) */
+  private meshCache?: { ad: LocalAd, workers: number, peers: number, at: number, sources?: RouteSource[], models?: MeshModel[] }
 
   private constructor (
     readonly dataDir: string,
@@ -497,11 +497,17 @@ export class RealmNode {
     })
   }
 
-  /** The cache of the mesh views for the current local ad and peer table */
-  private meshViews (): { ad: LocalAd, peers: number, sources?: RouteSource[], models?: MeshModel[] } {
-    const ad = this.localAd()
+  /**
+   * The cache of the mesh views for the current local workers and peer table. Not rebuilt when
+   * only this node's load changed, which every task does: the mesh's models do not depend on it,
+   * and routing asks the executor for a local worker's wait rather than reading it from here
+   */
+  private meshViews (): { ad: LocalAd, sources?: RouteSource[], models?: MeshModel[] } {
+    const now = Date.now()
     const peers = this.presence.table.version
-    if (this.meshCache?.ad !== ad || this.meshCache.peers !== peers) this.meshCache = { ad, peers }
+    const c = this.meshCache
+    if (c != null && c.workers === this.workersVersion && c.peers === peers && now - c.at < LOCAL_AD_MAX_AGE_MS) return c
+    this.meshCache = { ad: this.localAd(), workers: this.workersVersion, peers, at: now }
     return this.meshCache
   }
 

@@ -82,9 +82,11 @@ export class LocalExecutor {
         running: new Set()
       }
       lane.queue.onChange((changes) => {
+        // what the tasks in the slots have left is the same for every waiting task: reckoned once
+        const inFlight = this.inFlightRemainingMs(lane)
         for (const { ticketId, position } of changes) {
           const job = this.jobs.get(ticketId)
-          if (job != null) job.opts.onEvent({ type: 'queued', position, etaMs: this.etaFor(lane, position, job.task.model) })
+          if (job != null) job.opts.onEvent({ type: 'queued', position, etaMs: this.etaFor(lane, position, job.task.model, inFlight) })
         }
       })
       this.lanes.set(worker.id, lane)
@@ -202,13 +204,17 @@ export class LocalExecutor {
     return ewma
   }
 
-  private etaFor (lane: Lane, position: number, model: string): number {
+  /** The shortest expected rest of the tasks in the slots, when all are taken; else 0 */
+  private inFlightRemainingMs (lane: Lane): number {
+    if (lane.slots.available > 0) return 0
+    const now = this.now()
+    let least = Infinity
+    for (const r of lane.running) least = Math.min(least, Math.max(0, this.serviceOf(lane, r.model).valueMs - (now - r.startedAt)))
+    return least
+  }
+
+  private etaFor (lane: Lane, position: number, model: string, inFlightRemainingMs = this.inFlightRemainingMs(lane)): number {
     const serviceTimeMs = this.serviceOf(lane, model).valueMs
-    let inFlightRemainingMs = 0
-    if (lane.slots.available === 0) {
-      const now = this.now()
-      inFlightRemainingMs = Math.min(...[...lane.running].map(r => Math.max(0, this.serviceOf(lane, r.model).valueMs - (now - r.startedAt))))
-    }
     return Math.round(etaForPosition(position, { serviceTimeMs, slots: lane.slots.limit, inFlightRemainingMs }))
   }
 

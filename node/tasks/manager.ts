@@ -173,7 +173,7 @@ export class TaskManager implements TaskManagerApi {
   }
 
   submit (submission: TaskSubmission, ctx: SubmitContext): TaskRun {
-    const id = randomBytes(12).toString('base64url')
+    const id = newTaskId()
     const model = this.resolveModel(submission.kind, submission.model)
     const parsed = TaskSpecSchema.safeParse({ id, kind: submission.kind, model: model ?? submission.model, input: submission.input, options: submission.options })
     if (!parsed.success) {
@@ -312,8 +312,13 @@ export class TaskManager implements TaskManagerApi {
 
   /** One try on one worker; resolves with the output, rejects with TaskError */
   private async attempt (run: Run, c: Candidate, attempt: number, delivered: string): Promise<TaskOutput> {
+    // aborted by the run's cancel or by this attempt (a failed splice); linked by hand, as
+    // AbortSignal.any costs weak references and finalizers on every task
     const attemptCtl = new AbortController()
-    const signal = AbortSignal.any([run.controller.signal, attemptCtl.signal])
+    const signal = attemptCtl.signal
+    const onRunAbort = (): void => { attemptCtl.abort() }
+    if (run.controller.signal.aborted) attemptCtl.abort()
+    else run.controller.signal.addEventListener('abort', onRunAbort, { once: true })
     const startedAt = this.now()
     // splice: the new answer must start with what the client already has
     let matching = run.mode === 'splice' && delivered !== ''
@@ -391,6 +396,8 @@ export class TaskManager implements TaskManagerApi {
     } catch (err) {
       if (spliceError != null) throw spliceError
       throw err
+    } finally {
+      run.controller.signal.removeEventListener('abort', onRunAbort)
     }
     if (spliceError != null) throw spliceError
     if (matching) {
@@ -501,6 +508,22 @@ export class TaskManager implements TaskManagerApi {
  */
 export async function taskStored (run: TaskRun): Promise<void> {
   if (run instanceof Run) await run.stored
+}
+
+/** Random bytes drawn a block at a time: one call for many task ids */
+const ID_BYTES = 12
+let idPool = Buffer.alloc(0)
+let idOffset = 0
+
+/** A fresh task id: 12 random bytes, base64url (16 characters) */
+function newTaskId (): string {
+  if (idOffset + ID_BYTES > idPool.length) {
+    idPool = randomBytes(ID_BYTES * 256)
+    idOffset = 0
+  }
+  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES)
+  idOffset += ID_BYTES
+  return id
 }
 
 function toTaskError (err: unknown): TaskError {

@@ -11,6 +11,7 @@
  * frames are unchanged: a node that opens a stream per task and one that keeps them warm speak
  * the same protocol.
  */
+import './lp-fastpath.js'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
@@ -133,6 +134,9 @@ class FrameWriter {
   private async pump (): Promise<void> {
     this.writing = true
     try {
+      // frames sent in this same job leave together: `accepted` and `started` of a task that
+      // finds a free slot, or `done` behind the last token, cost one write, not two
+      await Promise.resolve()
       while (this.queue.length > 0 && !this.closed) {
         const frames = this.queue.splice(0)
         this.writeSince = Date.now()

@@ -267,12 +267,36 @@ function notOk (session: RunSession, model: string, what: string, answer: ErrorA
   return session.httpError(what, answer)
 }
 
+/**
+ * The text of a streamed line that is not the last one (`done: false`, no error, no counts),
+ * when StreamLineSchema would accept it; undefined for any other line, which the schema reads
+ */
+function tokenLineText (value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+  const v = value as Record<string, unknown>
+  if (v.done !== false || v.error !== undefined || v.prompt_eval_count !== undefined || v.eval_count !== undefined) return undefined
+  if (v.done_reason !== undefined && typeof v.done_reason !== 'string') return undefined
+  if (v.response !== undefined && typeof v.response !== 'string') return undefined
+  const message = v.message
+  if (message === undefined) return v.response ?? ''
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return undefined
+  const content = (message as Record<string, unknown>).content
+  if (content !== undefined && typeof content !== 'string') return undefined
+  return content ?? v.response ?? ''
+}
+
 /** `/api/chat` and `/api/generate` streamed: each line's content is a token, the last gives the usage */
 async function streamOllama (session: RunSession, model: string, path: string, body: unknown): Promise<TaskOutput> {
   const res = await session.request(path, { json: body, accept: 'application/x-ndjson' })
   if (!res.ok) throw notOk(session, model, path, await session.errorAnswer(res))
   const sink = new TextSink(session)
   for await (const value of session.ndjson(res, path)) {
+    // the lines before the last are checked by hand: the schema's verdict, without its cost per token
+    const text = tokenLineText(value)
+    if (text !== undefined) {
+      sink.add(text)
+      continue
+    }
     const line = StreamLineSchema.safeParse(value)
     if (!line.success) throw session.backendError(`${path} streamed an object that is not Ollama's`)
     if (line.data.error !== undefined) throw session.backendError(`${path}: ${line.data.error}`)

@@ -11,9 +11,14 @@
  * with the real Ollama worker and with its `run` replaced by an in-process fake (scheduling
  * alone), and over HTTP, next to the same number of plain HTTP round trips to the stand-in.
  *
- * With an instant backend every token of an answer reaches the node in one burst, and client,
- * nodes and stand-in share this one thread: the client reads nothing until the burst is relayed,
- * so TTFT there is the relay time of the whole answer. The TTFT goals are judged on the paced run.
+ * The stand-in runs in a child process of its own, as a backend does: its pacing is then the
+ * same for every path, whatever the nodes (which share this process with the client) cost the
+ * event loop. (In one process, every token's relay work delayed the stand-in's next timer, and a
+ * path's throughput measured its CPU cost twice.)
+ *
+ * With an instant backend every token of an answer reaches the node in one burst, and the client
+ * reads nothing until the burst is relayed, so TTFT there is the relay time of the whole answer.
+ * The TTFT goals are judged on the paced run.
  *
  *   npm run bench:overhead -- [--requests 200] [--tokens 100] [--token-ms 5] [--tasks 2000] [--concurrency 32] [--slots N]
  */
@@ -22,10 +27,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { RealmNode } from '../../node/node.js'
 import type { TaskOutput } from '../../protocol/task.js'
 import type { RunContext, Worker } from '../../node/workers/index.js'
-import { startOllamaStandin, type OllamaStandin } from '../../test/standins/ollama.js'
+import { startOllamaStandin } from '../../test/standins/ollama.js'
 import { NGINX_BIN, NGINX_PACKAGE, nginxAvailable, startNginx, type NginxProxy } from './nginx.js'
 
 const MODEL = 'llama3.2:1b'
@@ -65,6 +72,53 @@ function verdict (ok: boolean): string {
 
 function replyOf (tokens: number): string {
   return Array.from({ length: tokens }, (_, i) => ` t${i}`).join('')
+}
+
+/** What the bench tells the stand-in's process: how many tokens, how far apart */
+interface StandinSettings { tokens: number, tokenDelayMs: number }
+
+/** The stand-in in its child process, set over IPC */
+interface RemoteStandin {
+  url: string
+  set: (settings: StandinSettings) => Promise<void>
+  close: () => Promise<void>
+}
+
+/** Child side: an Ollama stand-in answering `replyOf(tokens)`, settings from the parent */
+async function standinChild (): Promise<void> {
+  let tokens = 1
+  const standin = await startOllamaStandin({ reply: () => replyOf(tokens) })
+  process.on('message', (msg: StandinSettings) => {
+    tokens = msg.tokens
+    standin.tokenDelayMs = msg.tokenDelayMs
+    process.send?.('set')
+  })
+  process.on('disconnect', () => { void standin.close().finally(() => process.exit(0)) })
+  process.send?.({ url: standin.url })
+}
+
+async function startStandinProcess (): Promise<RemoteStandin> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', 'standin'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (msg: { url: string }) => { resolve(msg.url) })
+    child.once('exit', (code) => { reject(new Error(`the stand-in process exited (${String(code)})`)) })
+  })
+  return {
+    url,
+    set: async (settings) => {
+      const ack = new Promise<void>(resolve => { child.once('message', () => { resolve() }) })
+      child.send(settings)
+      await ack
+    },
+    close: async () => {
+      if (child.exitCode !== null) return
+      const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+      child.disconnect()
+      const timer = setTimeout(() => { child.kill('SIGKILL') }, 5_000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
 }
 
 function chatBody (stream: boolean): string {
@@ -154,8 +208,8 @@ interface Variant {
   ttftGoals: boolean
 }
 
-async function ttftBench (standin: OllamaStandin, bases: Map<PathName, string>, variant: Variant, requests: number): Promise<void> {
-  standin.tokenDelayMs = variant.tokenMs
+async function ttftBench (standin: RemoteStandin, bases: Map<PathName, string>, variant: Variant, requests: number): Promise<void> {
+  await standin.set({ tokens: variant.tokens, tokenDelayMs: variant.tokenMs })
   const expected = replyOf(variant.tokens)
   const paths = [...bases.keys()]
   for (let i = 0; i < WARMUP_REQUESTS; i++) {
@@ -205,8 +259,8 @@ function fakeRun (worker: Worker): () => void {
   return () => { worker.run = real }
 }
 
-async function tasksBench (standin: OllamaStandin, node: RealmNode, tasks: number, concurrency: number): Promise<void> {
-  standin.tokenDelayMs = 0
+async function tasksBench (standin: RemoteStandin, node: RealmNode, tasks: number, concurrency: number): Promise<void> {
+  await standin.set({ tokens: 1, tokenDelayMs: 0 })
   const submit = async (lane: number): Promise<void> => {
     const run = node.tasks.submit({ kind: 'chat', model: MODEL, input: { messages: [{ role: 'user', content: 'hi' }] } }, { requester: `bench-${lane}` })
     await run.result
@@ -244,9 +298,14 @@ async function main (): Promise<void> {
       'token-ms': { type: 'string', default: '5' },
       tasks: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '32' },
-      slots: { type: 'string' }
+      slots: { type: 'string' },
+      child: { type: 'string' }
     }
   })
+  if (values.child === 'standin') {
+    await standinChild()
+    return
+  }
   const requests = Number(values.requests)
   const tokens = Number(values.tokens)
   const tokenMs = Number(values['token-ms'])
@@ -257,8 +316,7 @@ async function main (): Promise<void> {
     if (!Number.isFinite(v) || v < (name === 'token-ms' ? 0 : 1)) throw new Error(`--${name}: not a valid number`)
   }
 
-  let tokenCount = tokens
-  const standin = await startOllamaStandin({ reply: () => replyOf(tokenCount) })
+  const standin = await startStandinProcess()
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'realm-bench-overhead-'))
   const nodes: RealmNode[] = []
   let nginx: NginxProxy | undefined
@@ -289,11 +347,10 @@ async function main (): Promise<void> {
     bases.set('node', c.url)
     bases.set('mesh', a.url)
 
-    console.log(`Gateway overhead, node ${process.version}, ${os.cpus().length} cores, all nodes in this process; nginx ${nginx != null ? 'as a child process (1 worker)' : 'absent'}`)
+    console.log(`Gateway overhead, node ${process.version}, ${os.cpus().length} cores (load average ${os.loadavg()[0].toFixed(1)}); client and nodes in this process, the Ollama stand-in in a child process; nginx ${nginx != null ? 'as a child process (1 worker)' : 'absent'}`)
     await ttftBench(standin, bases, { label: 'Paced', tokens, tokenMs, ttftGoals: tokenMs > 0 }, requests)
     if (tokenMs > 0) await ttftBench(standin, bases, { label: 'Instant', tokens, tokenMs: 0, ttftGoals: false }, requests)
 
-    tokenCount = 1
     await tasksBench(standin, c, tasks, concurrency)
   } finally {
     process.off('SIGINT', onSignal)
