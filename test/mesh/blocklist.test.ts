@@ -17,6 +17,7 @@ import { startOllamaStandin } from '../standins/index.js'
 import { TOPIC_PRESENCE } from '../../protocol/ids.js'
 import type { RealmNode } from '../../node/node.js'
 import type { RealmEvent } from '../../node/events/index.js'
+import { followTask } from '../helpers/sse.js'
 
 const ANSWER = 'one two three four five six seven eight nine ten eleven twelve'
 const CHAT = { kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'count' }] } }
@@ -54,34 +55,6 @@ function holds (node: RealmNode, peer: RealmNode): boolean {
 /** A connection either way, as either side sees it */
 function connected (a: RealmNode, b: RealmNode): boolean {
   return a.libp2p.getConnections(b.libp2p.peerId).length > 0 || b.libp2p.getConnections(a.libp2p.peerId).length > 0
-}
-
-/** Follow a task over SSE, calling `onEvent` for each event as it arrives */
-async function follow (node: RealmNode, body: unknown, onEvent: (e: any) => void): Promise<any[]> {
-  const res = await fetch(node.url + '/realm/tasks', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000)
-  })
-  assert.equal(res.status, 200)
-  const events: any[] = []
-  const decoder = new TextDecoder()
-  let buf = ''
-  for await (const chunk of res.body as any) {
-    buf += decoder.decode(chunk, { stream: true })
-    let i
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i)
-      buf = buf.slice(i + 2)
-      const line = block.split('\n').find(l => l.startsWith('data: '))
-      if (line == null) continue
-      const e = JSON.parse(line.slice(6))
-      events.push(e)
-      onEvent(e)
-    }
-  }
-  return events
 }
 
 /** A peer stays away from `node` for a few beacon intervals (a liveness check of an absence) */
@@ -125,7 +98,7 @@ describe('mesh: blocklist', function () {
       let blockedAt = 0
       let blocking: Promise<any> | undefined
       let doneAt = 0
-      const events = await follow(a, CHAT, (e) => {
+      const events = await followTask(a, CHAT, (e) => {
         if (e.type === 'task.done') doneAt = Date.now()
         if (e.type === 'task.started' && victim == null) {
           victim = e.peerId === w1.peerId ? w1 : w2

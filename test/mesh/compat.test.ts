@@ -15,6 +15,7 @@ import {
 } from '../standins/index.js'
 import type { RealmNode } from '../../node/node.js'
 import type { RealmEvent } from '../../node/events/index.js'
+import { readSse } from '../helpers/sse.js'
 
 /** Length of the embeddings each stand-in makes (not their default, so the test sees them pass through) */
 const OLLAMA_EMBED_DIMS = 24
@@ -35,27 +36,6 @@ function reply (req: GenerationRequest): string {
   if (req.images.length > 0) return `I see ${req.images.length} image(s), the first of ${Buffer.from(req.images[0], 'base64').length} bytes.`
   if (req.prompt.includes('long story')) return LONG_ANSWER
   return `You said: ${req.prompt}. The realm answers.`
-}
-
-/** The events of an SSE body, as they arrive, until it ends */
-async function readSse (res: Response, onEvent: (e: any) => void = () => {}): Promise<any[]> {
-  const events: any[] = []
-  const decoder = new TextDecoder()
-  let buf = ''
-  for await (const chunk of res.body as any) {
-    buf += decoder.decode(chunk, { stream: true })
-    let i
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i)
-      buf = buf.slice(i + 2)
-      const line = block.split('\n').find(l => l.startsWith('data: '))
-      if (line == null) continue
-      const e = JSON.parse(line.slice(6))
-      events.push(e)
-      onEvent(e)
-    }
-  }
-  return events
 }
 
 /** POST /realm/tasks with SSE; every event once the task ends */

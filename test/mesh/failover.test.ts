@@ -12,38 +12,11 @@ import { Processes, buildOnce, type RealmNodeProcess } from '../e2e/realm-cli.js
 import type { RealmNode } from '../../node/node.js'
 import OpenAI from 'openai'
 import { Ollama } from 'ollama'
+import { followTask } from '../helpers/sse.js'
 
 const ANSWER = 'one two three four five six seven eight nine ten eleven twelve'
 
 interface Side { standin: OllamaStandin, proc: RealmNodeProcess, peerId: string }
-
-/** Follow a task over SSE, calling `onEvent` for each event as it arrives */
-async function follow (node: RealmNode, body: unknown, onEvent: (e: any) => void): Promise<any[]> {
-  const res = await fetch(node.url + '/realm/tasks', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000)
-  })
-  assert.equal(res.status, 200)
-  const events: any[] = []
-  const decoder = new TextDecoder()
-  let buf = ''
-  for await (const chunk of res.body as any) {
-    buf += decoder.decode(chunk, { stream: true })
-    let i
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i)
-      buf = buf.slice(i + 2)
-      const line = block.split('\n').find(l => l.startsWith('data: '))
-      if (line == null) continue
-      const e = JSON.parse(line.slice(6))
-      events.push(e)
-      onEvent(e)
-    }
-  }
-  return events
-}
 
 const CHAT = { kind: 'chat', model: 'llama3.2:1b', input: { messages: [{ role: 'user', content: 'count' }] } }
 
@@ -87,7 +60,7 @@ describe('mesh: failover', function () {
     }
     let victim: Side | undefined
     let tokensSeen = 0
-    const events = await follow(a, CHAT, (e) => {
+    const events = await followTask(a, CHAT, (e) => {
       if (e.type === 'task.started' && victim == null) {
         victim = sides.find(s => s.peerId === e.peerId)
         if (when === 'before-first-token') kill(victim!)
