@@ -125,7 +125,10 @@ describe('e2e: web UI voice in Chromium (offline speech)', function () {
 
   after(async () => { await cleanup.run() })
 
-  it('hands-free: "computer" … "chat" … "what is the realm" → the stand-in is asked, its answer is spoken by the node\'s tts', async () => {
+  it('hands-free: "computer" … "chat" … "what is the realm" → the stand-in is asked, its answer is spoken by the node\'s tts', async function () {
+    // pocketsphinx misses the looped "computer" of Chromium's fake microphone in about one run
+    // of four (seen on quiet and loaded machines alike); a fresh browser usually hears it
+    this.retries(2)
     const wav = recording('hands-free', 1.2, 'computer', 'chat', 'what is the realm')
     const { page, errors } = await open(`${a.url}/#/realm`, wav)
     assert.equal(await page.evaluate(() => 'webkitSpeechRecognition' in window), true, 'Chromium has its own recogniser (which cannot work offline)')
